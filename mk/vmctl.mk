@@ -1,0 +1,1 @@
+# mk/vmctl.mk: sources and tests of this area (appends to Makefile.am's variables).

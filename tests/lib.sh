@@ -1,0 +1,194 @@
+# tests/lib.sh: the harness every integration test sources.
+#
+# It gives each test its own temp dir ($T), TAP output (ok/not ok, plan at the
+# end), a throwaway OpenSSH sshd on a free 127.0.0.1 port standing in for the
+# VM, and a cleanup that always runs (EXIT trap): every mount the test made is
+# unmounted and every pid it started is stopped, by pid, never by name. The
+# temp dir is kept, and its path printed, when a check failed.
+#
+#   . "$top_srcdir/tests/lib.sh"
+#   t_init
+#   sshd_start                       # VM_HOST, VM_PORT, VM_KEY, VM_KNOWN_HOSTS, VM_SSH_CONFIG
+#   ok "the VM answers" vm_ssh true
+#   t_done
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${WAKEFS:=$top_builddir/fs/wakefs}"
+: "${VMCTL:=$top_builddir/vmctl/vmctl}"
+export top_srcdir top_builddir WAKEFS VMCTL
+
+T_N=0
+T_FAILED=0
+T_PIDS=()
+T_MOUNTS=()
+T_NAME=$(basename "$0" .sh)
+
+t_init() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/wakefs-test.XXXXXX") || exit 99
+	export T
+	trap t_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# --- TAP -----------------------------------------------------------------
+
+pass() { T_N=$((T_N + 1)); echo "ok $T_N - $*"; }
+fail() { T_N=$((T_N + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_N - $*"; }
+# skip DESC REASON: only for what is genuinely unavailable; the reason is printed.
+skip() { T_N=$((T_N + 1)); echo "ok $T_N - $1 # SKIP $2"; }
+diag() { echo "# $*"; }
+
+# ok DESC CMD...: one check that CMD succeeds; its output goes to the log.
+ok() {
+	local desc=$1
+	shift
+	if "$@" >>"$T/check.log" 2>&1; then pass "$desc"; else fail "$desc"; diag "failed: $*"; fi
+}
+# ok_not DESC CMD...: one check that CMD fails.
+ok_not() {
+	local desc=$1
+	shift
+	if "$@" >>"$T/check.log" 2>&1; then fail "$desc"; diag "unexpectedly succeeded: $*"; else pass "$desc"; fi
+}
+# ok_eq DESC EXPECTED ACTUAL
+ok_eq() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1"; diag "expected '$2', got '$3'"; fi
+}
+
+t_done() {
+	echo "1..$T_N"
+	exit 0
+}
+
+# --- processes and mounts --------------------------------------------------
+
+t_track_pid() { T_PIDS+=("$1"); }
+t_track_mount() { T_MOUNTS+=("$1"); }
+
+# stop_pid PID: TERM, wait up to 5 s, then KILL.
+stop_pid() {
+	local pid=$1 i
+	kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+is_mounted() { mountpoint -q "$1" 2>/dev/null; }
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+	local limit=$1 i
+	shift
+	for i in $(seq $((limit * 10))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+mount_wait() { t_track_mount "$1"; wait_for "${2:-20}" is_mounted "$1"; }
+
+# umount_wait DIR [SECONDS]: unmount and wait until the mount is gone.
+umount_wait() {
+	fusermount3 -u "$1" 2>/dev/null || umount "$1" 2>/dev/null
+	wait_for "${2:-20}" eval "! is_mounted '$1'"
+}
+
+t_cleanup() {
+	local rc=$? m p
+	for m in "${T_MOUNTS[@]}"; do
+		if is_mounted "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+		fi
+	done
+	for ((p = ${#T_PIDS[@]} - 1; p >= 0; p--)); do
+		stop_pid "${T_PIDS[$p]}"
+	done
+	if [ -n "${T:-}" ] && [ -d "$T" ]; then
+		if [ "$T_FAILED" -gt 0 ] || [ "$rc" -ne 0 ]; then
+			echo "# $T_NAME: logs kept in $T" >&2
+			for f in "$T"/*.log; do
+				[ -f "$f" ] || continue
+				echo "# --- $f (last 30 lines)"
+				tail -n 30 "$f" | sed 's/^/#   /'
+			done
+		else
+			rm -rf "$T"
+		fi
+	fi
+	exit "$rc"
+}
+
+# --- the "VM": a throwaway sshd on loopback ----------------------------------
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# sshd_start [ALIAS]: start sshd on a free 127.0.0.1 port with throwaway host
+# and client keys. Sets VM_HOST (127.0.0.1), VM_PORT, VM_USER, VM_KEY (client
+# private key), VM_KNOWN_HOSTS (holds [127.0.0.1]:PORT and ALIAS, default
+# "vm"), VM_ALIAS, VM_SSH_CONFIG (an ssh_config with Host ALIAS), VM_SSHD_PID.
+sshd_start() {
+	local alias=${1:-vm} d="$T/sshd" hk
+	mkdir -p "$d" /run/sshd
+	chmod 700 "$d"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519" -C wakefs-test-host || return 1
+	ssh-keygen -q -t ed25519 -N '' -f "$d/client" -C wakefs-test-client || return 1
+	cp "$d/client.pub" "$d/authorized_keys"
+	VM_PORT=$(free_port)
+	VM_HOST=127.0.0.1
+	VM_USER=$(id -un)
+	VM_ALIAS=$alias
+	VM_KEY=$d/client
+	cat >"$d/sshd_config" <<-EOF
+		ListenAddress 127.0.0.1:$VM_PORT
+		HostKey $d/host_ed25519
+		PidFile none
+		AuthorizedKeysFile $d/authorized_keys
+		StrictModes no
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+		PermitRootLogin prohibit-password
+		UsePAM no
+		Subsystem sftp internal-sftp
+		AllowTcpForwarding yes
+		LogLevel ${SSHD_LOGLEVEL:-INFO}
+		MaxSessions 50
+		MaxStartups 50
+	EOF
+	/usr/sbin/sshd -D -e -f "$d/sshd_config" >>"$T/sshd.log" 2>&1 &
+	VM_SSHD_PID=$!
+	t_track_pid "$VM_SSHD_PID"
+	hk=$(cut -d' ' -f1,2 "$d/host_ed25519.pub")
+	VM_KNOWN_HOSTS=$d/known_hosts
+	printf '[127.0.0.1]:%s %s\n%s %s\n' "$VM_PORT" "$hk" "$alias" "$hk" >"$VM_KNOWN_HOSTS"
+	VM_SSH_CONFIG=$d/ssh_config
+	cat >"$VM_SSH_CONFIG" <<-EOF
+		Host $alias
+		    HostName 127.0.0.1
+		    Port $VM_PORT
+		    User $VM_USER
+		    IdentityFile $VM_KEY
+		    IdentitiesOnly yes
+		    UserKnownHostsFile $VM_KNOWN_HOSTS
+		    HostKeyAlias $alias
+		    StrictHostKeyChecking yes
+		    BatchMode yes
+		    ConnectTimeout 10
+	EOF
+	export VM_HOST VM_PORT VM_USER VM_KEY VM_KNOWN_HOSTS VM_ALIAS VM_SSH_CONFIG VM_SSHD_PID
+	wait_for 20 vm_ssh true || { diag "sshd did not answer on port $VM_PORT"; return 1; }
+}
+
+# vm_ssh CMD...: run a command on the "VM".
+vm_ssh() { ssh -F "$VM_SSH_CONFIG" "$VM_ALIAS" "$@"; }
+
+# sshd_stop: stop the test's sshd (the VM "goes away").
+sshd_stop() { stop_pid "$VM_SSHD_PID"; }
