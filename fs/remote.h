@@ -1,0 +1,135 @@
+/*
+ * fs/remote.h: the VM's files in filesystem terms.
+ *
+ * A struct remote is one SSH connection carrying one SFTP v3 session (our own
+ * engine, fs/sftp.c, over a libssh2 channel, fs/ssh.c). One I/O thread owns
+ * the libssh2 session; every function here may be called from any thread at
+ * once: it queues requests to the I/O thread and waits for their replies, so
+ * many requests are in flight together.
+ *
+ * Every function returns 0 (or a byte count) on success and a negative errno
+ * on failure; SFTP status codes are translated to errno in one table in
+ * remote.c. When the transport is lost, the I/O thread reconnects with backoff
+ * and reissues idempotent requests; a caller waits at most
+ * remote_opts.request_timeout_ms and then gets -EIO. Nothing here ever exits
+ * or aborts on a bad reply from the server.
+ *
+ * Paths are absolute paths on the VM (the mount root already prepended by the
+ * caller), or relative to the login directory.
+ */
+#ifndef WAKEFS_REMOTE_H
+#define WAKEFS_REMOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct remote;
+struct remote_file;
+
+struct remote_opts {
+	const char *host;		/* host name, address, or ssh_config Host alias */
+	const char *user;		/* NULL: ssh_config's User, else the local user */
+	int port;			/* 0: ssh_config's Port, else 22 */
+	const char *identity;		/* key file; NULL: agent, then ssh_config's IdentityFile, then ~/.ssh/id_* */
+	const char *known_hosts;	/* NULL: ssh_config's UserKnownHostsFile, else ~/.ssh/known_hosts */
+	const char *host_key_alias;	/* name the host key is looked up and recorded under (the profile name); NULL: host (and [host]:port) */
+	const char *ssh_config;		/* NULL: ~/.ssh/config; resolved with `ssh -G` semantics */
+	int accept_new_hostkey;		/* 1: an unknown key is recorded (accept-new); 0: refused */
+	int connect_timeout_ms;		/* 0: 15000 */
+	int request_timeout_ms;		/* how long a caller waits across a reconnect; 0: 60000 */
+	int keepalive_s;		/* 0: 15 */
+};
+
+/*
+ * Connect, verify the host key, authenticate, start the sftp subsystem and the
+ * I/O thread. On failure returns -errno and writes a user-facing message
+ * ("cannot connect to 'vm' (127.0.0.1:2222): Connection refused") into @err.
+ * The caller owns *out and frees it with remote_free() (which accepts NULL).
+ */
+int remote_new(struct remote **out, const struct remote_opts *opts, char *err, size_t errlen);
+void remote_free(struct remote *r);
+
+/* Attributes. SFTP v3 carries seconds only: st_*tim.tv_nsec is 0. */
+int remote_stat(struct remote *r, const char *path, struct stat *st);	/* follows symlinks */
+int remote_lstat(struct remote *r, const char *path, struct stat *st);
+
+/*
+ * List @path: calls @cb once per entry (not "." or ".."), with the entry's
+ * lstat attributes, from the calling thread. A non-zero return from @cb stops
+ * the listing and is returned.
+ */
+typedef int (*remote_dirent_cb)(const char *name, const struct stat *st, void *payload);
+int remote_readdir(struct remote *r, const char *path, remote_dirent_cb cb, void *payload);
+
+/* Open with open(2) flags (O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND). */
+int remote_open(struct remote *r, const char *path, int flags, mode_t mode, struct remote_file **out);
+/*
+ * Read up to @len bytes at @off; returns the byte count (short only at end of
+ * file) or -errno. Large reads are split into many requests in flight, and
+ * sequential reads of one handle keep a read-ahead window in flight, sized to
+ * fill the link at high latency.
+ */
+ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off);
+/* Write all @len bytes at @off (pipelined); returns @len or -errno. */
+ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t off);
+int remote_fstat(struct remote_file *f, struct stat *st);
+int remote_ftruncate(struct remote_file *f, off_t size);
+int remote_fsync(struct remote_file *f);	/* fsync@openssh.com; -ENOTSUP when not offered */
+int remote_close(struct remote_file *f);	/* always frees @f */
+
+/* Namespace operations. */
+int remote_mkdir(struct remote *r, const char *path, mode_t mode);
+int remote_rmdir(struct remote *r, const char *path);
+int remote_unlink(struct remote *r, const char *path);
+/*
+ * Rename; @flags is 0 or RENAME_NOREPLACE (RENAME_EXCHANGE: -EINVAL). With
+ * flags 0 an existing target is replaced atomically (posix-rename@openssh.com;
+ * without it, a fallback that is not atomic).
+ */
+int remote_rename(struct remote *r, const char *from, const char *to, unsigned int flags);
+int remote_symlink(struct remote *r, const char *target, const char *linkpath);
+/* Writes the NUL-terminated target into @buf (truncated to @size - 1). */
+int remote_readlink(struct remote *r, const char *path, char *buf, size_t size);
+int remote_link(struct remote *r, const char *from, const char *to);	/* hardlink@openssh.com; -ENOTSUP when not offered */
+int remote_chmod(struct remote *r, const char *path, mode_t mode);
+int remote_chown(struct remote *r, const char *path, uid_t uid, gid_t gid);
+int remote_truncate(struct remote *r, const char *path, off_t size);
+/* Times in seconds; the caller resolves UTIME_NOW and UTIME_OMIT. */
+int remote_utimes(struct remote *r, const char *path, time_t atime, time_t mtime);
+int remote_statvfs(struct remote *r, const char *path, struct statvfs *sv);	/* statvfs@openssh.com, else made-up values */
+
+/*
+ * Whole-file transfers for the local layer, pipelined:
+ * remote_download copies @path into @fd (from offset 0) and fills @st with
+ * the attributes the copy was taken from; remote_upload copies all of @fd to
+ * @path (created or truncated, @mode).
+ */
+int remote_download(struct remote *r, const char *path, int fd, struct stat *st);
+int remote_upload(struct remote *r, int fd, const char *path, mode_t mode);
+
+/*
+ * Run @cmd on the VM through an exec channel of the same SSH session. The
+ * command's stdout (at most @max bytes; NUL-terminated, caller frees) goes to
+ * *out and its exit status to *status. Returns 0 or -errno (-ETIMEDOUT after
+ * @timeout_ms).
+ */
+int remote_exec(struct remote *r, const char *cmd, size_t max, int timeout_ms,
+		char **out, size_t *outlen, int *status);
+
+/* Which OpenSSH extensions the server offered (for tests and `wakefs status`). */
+enum remote_ext {
+	REMOTE_EXT_POSIX_RENAME = 1 << 0,
+	REMOTE_EXT_STATVFS = 1 << 1,
+	REMOTE_EXT_FSYNC = 1 << 2,
+	REMOTE_EXT_HARDLINK = 1 << 3,
+	REMOTE_EXT_LIMITS = 1 << 4,
+};
+unsigned int remote_extensions(struct remote *r);
+/* 1 while the transport is up, 0 while reconnecting. */
+int remote_connected(struct remote *r);
+
+#endif
