@@ -426,7 +426,8 @@ static int policy_decide_locked(struct policy *p, const char *path, int removal,
 	norm = policy_norm(path);
 	if (!norm)
 		return -ENOMEM;
-	if (policy_in_git_dir(norm)) {
+	if (policy_in_git_dir(norm) || strcmp(norm, ".wakefs") == 0 ||
+	    strncmp(norm, ".wakefs/", 8) == 0) {
 		*out = POLICY_NEVER;
 		goto out;
 	}

@@ -4,8 +4,8 @@
  * The nearest git repository enclosing a path in the local layer decides:
  * with FLUSH_TRACKED (the default) a path is flushed when it is in that
  * repository's index, with FLUSH_UNIGNORED when it is tracked or not ignored,
- * with FLUSH_ALL always. Anything under a `.git` component never leaves the
- * laptop. Paths outside any repository are flushed (a plain directory behaves
+ * with FLUSH_ALL always. Anything under a `.git` component, and the layer's
+ * own "/.wakefs", never leaves the laptop. Paths outside any repository are flushed (a plain directory behaves
  * like a write-back sshfs).
  *
  * Repositories are read from the local layer directory directly with libgit2

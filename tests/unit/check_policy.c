@@ -118,6 +118,9 @@ START_TEST(test_git_dir_never)
 	ck_assert_int_eq(decide(p, "/sub/.git/config.lock"), POLICY_NEVER);
 	ck_assert_int_eq(decide(p, "/x/.git"), POLICY_NEVER);
 	ck_assert_int_eq(decide_removal(p, "/.git/index.lock"), POLICY_NEVER);
+	ck_assert_int_eq(decide(p, "/.wakefs/journal"), POLICY_NEVER);
+	ck_assert_int_eq(decide(p, "/.wakefs"), POLICY_NEVER);
+	ck_assert_int_eq(decide(p, "/.wakefsx"), POLICY_FLUSH);
 	/* Only a whole component named .git counts. */
 	ck_assert_int_eq(decide(p, "/.gitignore"), POLICY_FLUSH);
 	ck_assert_int_eq(decide(p, "/a.git/x"), POLICY_FLUSH);
