@@ -85,7 +85,8 @@ uint64_t layer_ino(struct layer *l, const char *path);
  * its base becomes @new_base (the VM now has what was sent).
  */
 uint64_t layer_gen(struct layer *l, const char *path);
-void layer_bump(struct layer *l, const char *path);
+/* Also marks @path DIRTY unless it is DIRTY, HELD or CONFLICT already. */
+int layer_bump(struct layer *l, const char *path);
 int layer_flushed(struct layer *l, const char *path, uint64_t gen, const struct version *new_base);
 
 /* --- the flusher's callbacks ------------------------------------------------ */
