@@ -1,2 +1,3 @@
 # mk/fuse.mk: sources and tests of this area (appends to Makefile.am's variables).
 libwakefs_a_SOURCES += fs/options.c fs/options.h fs/ops.c fs/ops.h
+dist_man1_MANS += man/wakefs.1
