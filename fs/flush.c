@@ -1,0 +1,1099 @@
+/*
+ * fs/flush.c: the flusher, which makes the VM match the local layer.
+ *
+ * Design: the queue holds paths, not operations. Processing a path
+ * (flush_process) reads its current journal state and local file and makes
+ * the VM match them, so a path changed ten times before the debounce expires
+ * is sent once, a crash between any two steps is repaired by processing the
+ * path again, and recovery at startup is just queueing the journal's DIRTY,
+ * WHITEOUT and HELD paths. Transitions made here:
+ *   DIRTY    -> CLEAN     [flush_send: the VM has the file (layer_flushed)]
+ *   DIRTY    -> HELD      [flush_process: the policy keeps it local]
+ *   HELD     -> DIRTY     [flush_process: it became tracked, or `wakefs push`]
+ *   DIRTY    -> CONFLICT  [flush_send: the VM changed it since the base version]
+ *   WHITEOUT -> (none)    [flush_remove: the VM no longer has it]
+ *   CONFLICT -> DIRTY/CLEAN [flush_resolve]
+ *
+ * A few worker threads take due paths from the queue; a path is processed by
+ * one thread at a time (item->busy); a notification that arrives meanwhile
+ * sets item->again so it is processed once more. Failures stay queued with
+ * exponential backoff; nothing is ever dropped. fsync() (flush_path) processes
+ * the path in the caller's thread.
+ *
+ * Locking: struct flusher.lock guards the queue and counters. It is never held
+ * while calling the layer, the journal, the policy or the remote, but it may
+ * be taken inside their callbacks (journal_foreach, policy_newly_tracked):
+ * order journal/policy lock -> flusher lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flush.h"
+#include "journal.h"
+#include "layer.h"
+#include "policy.h"
+#include "remote.h"
+
+#define FLUSH_NBUCKETS 4096
+#define FLUSH_NERRORS 16
+#define FLUSH_INDEX_CHECK_MS 300
+
+struct flush_item {
+	char *path;
+	int64_t due;		/* monotonic ms */
+	int64_t tried;		/* when the last attempt ended, 0: never */
+	unsigned attempts;	/* failed attempts in a row */
+	int last_err;		/* of the last attempt */
+	int busy;		/* being processed */
+	int again;		/* notified while busy */
+	int push;		/* send even when held */
+	struct flush_item *hnext;	/* hash chain */
+	struct flush_item *prev, *next;	/* list of all items */
+};
+
+struct flusher {
+	struct remote *r;
+	struct layer *l;
+	struct policy *p;
+	char *root;		/* remote root without trailing '/'; "" for the login dir */
+	int debounce_ms, retry_min_ms, retry_max_ms, nthreads;
+
+	pthread_mutex_t lock;	/* guards everything below; see the locking note above */
+	pthread_cond_t work;	/* signalled: an item became due, or stop */
+	pthread_cond_t done;	/* broadcast: an item finished an attempt */
+	struct flush_item *buckets[FLUSH_NBUCKETS];
+	struct flush_item *head;
+	size_t nitems;
+	int stop;
+	int index_checking;	/* one worker runs policy_newly_tracked at a time */
+	int64_t index_checked;	/* when it last ran */
+	uint64_t flushed, failures;
+	char errors[FLUSH_NERRORS][256];
+	unsigned nerrors;	/* total ever recorded; the ring holds the last 16 */
+
+	pthread_t *threads;
+	int started;
+};
+
+static int64_t flush_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void flush_deadline(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* Record a failure message (ring of the last 16) and print it once to stderr. */
+static void flush_error(struct flusher *f, int print, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&f->lock);
+	snprintf(f->errors[f->nerrors % FLUSH_NERRORS], sizeof(f->errors[0]), "%s", msg);
+	f->nerrors++;
+	pthread_mutex_unlock(&f->lock);
+	if (print)
+		fprintf(stderr, "%s\n", msg);
+}
+
+/* --- the queue (f->lock held) ---------------------------------------------- */
+
+static unsigned flush_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % FLUSH_NBUCKETS;
+}
+
+static struct flush_item *flush_find(struct flusher *f, const char *path)
+{
+	struct flush_item *it;
+
+	for (it = f->buckets[flush_hash(path)]; it; it = it->hnext)
+		if (strcmp(it->path, path) == 0)
+			return it;
+	return NULL;
+}
+
+static struct flush_item *flush_add(struct flusher *f, const char *path)
+{
+	struct flush_item *it = calloc(1, sizeof(*it));
+	unsigned h = flush_hash(path);
+
+	if (!it)
+		return NULL;
+	it->path = strdup(path);
+	if (!it->path) {
+		free(it);
+		return NULL;
+	}
+	it->hnext = f->buckets[h];
+	f->buckets[h] = it;
+	it->next = f->head;
+	if (f->head)
+		f->head->prev = it;
+	f->head = it;
+	f->nitems++;
+	return it;
+}
+
+static void flush_del(struct flusher *f, struct flush_item *it)
+{
+	struct flush_item **pp = &f->buckets[flush_hash(it->path)];
+
+	while (*pp != it)
+		pp = &(*pp)->hnext;
+	*pp = it->hnext;
+	if (it->prev)
+		it->prev->next = it->next;
+	else
+		f->head = it->next;
+	if (it->next)
+		it->next->prev = it->prev;
+	f->nitems--;
+	free(it->path);
+	free(it);
+}
+
+/* Queue @path to be processed after @delay_ms (keeping an earlier due time). */
+static int flush_enqueue_locked(struct flusher *f, const char *path, int64_t delay_ms, int push)
+{
+	struct flush_item *it = flush_find(f, path);
+	int64_t due = flush_now() + (delay_ms > 0 ? delay_ms : 0);
+
+	if (!it) {
+		it = flush_add(f, path);
+		if (!it)
+			return -ENOMEM;
+		it->due = due;
+	} else if (it->busy) {
+		it->again = 1;
+		it->due = due;
+	} else if (delay_ms > 0 && !it->attempts) {
+		/* Debounce: a new change pushes the send back. */
+		it->due = due;
+	} else if (due < it->due) {
+		it->due = due;
+	}
+	if (push)
+		it->push = 1;
+	pthread_cond_signal(&f->work);
+	return 0;
+}
+
+static int flush_enqueue(struct flusher *f, const char *path, int64_t delay_ms, int push)
+{
+	int err;
+
+	pthread_mutex_lock(&f->lock);
+	err = flush_enqueue_locked(f, path, delay_ms, push);
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+static int64_t flush_backoff(struct flusher *f, unsigned attempts)
+{
+	int64_t d = f->retry_min_ms;
+
+	while (attempts-- > 1 && d < f->retry_max_ms)
+		d *= 2;
+	return d < f->retry_max_ms ? d : f->retry_max_ms;
+}
+
+/* An attempt at @it ended with @err (f->lock held): drop it, or keep it queued. */
+static void flush_finish_locked(struct flusher *f, struct flush_item *it, int err)
+{
+	it->busy = 0;
+	it->tried = flush_now();
+	it->last_err = err;
+	if (err && err != -ESTALE) {
+		f->failures++;
+		it->attempts++;
+		it->due = it->tried + flush_backoff(f, it->attempts);
+		it->again = 0;
+	} else if (it->again) {
+		it->again = 0;
+		it->attempts = 0;
+		if (it->due < it->tried)
+			it->due = it->tried;
+	} else {
+		flush_del(f, it);
+	}
+	pthread_cond_broadcast(&f->done);
+	pthread_cond_signal(&f->work);
+}
+
+/* --- remote paths ------------------------------------------------------------ */
+
+static int flush_rpath(struct flusher *f, const char *path, char *buf, size_t len)
+{
+	int n;
+
+	while (*path == '/')
+		path++;
+	if (!f->root[0])
+		n = snprintf(buf, len, "%s", *path ? path : ".");
+	else if (!*path)
+		n = snprintf(buf, len, "%s", f->root);
+	else
+		n = snprintf(buf, len, "%s/%s", f->root, path);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* "dir/.name.wakefs-tmp.XXXXXX" beside remote path @rpath. */
+static int flush_tmpname(const char *rpath, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *slash = strrchr(rpath, '/');
+	unsigned char rnd[6];
+	char sfx[7];
+	size_t i;
+	int n;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		unsigned v = (unsigned)flush_now() ^ (unsigned)getpid() * 2654435761u;
+
+		for (i = 0; i < sizeof(rnd); i++, v >>= 4)
+			rnd[i] = (unsigned char)v;
+	}
+	for (i = 0; i < 6; i++)
+		sfx[i] = hex[rnd[i] & 15];
+	sfx[6] = '\0';
+	if (slash)
+		n = snprintf(buf, len, "%.*s/.%s.wakefs-tmp.%s", (int)(slash - rpath), rpath,
+			     slash + 1, sfx);
+	else
+		n = snprintf(buf, len, ".%s.wakefs-tmp.%s", rpath, sfx);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* mkdir -p of remote path @rpath's parent directories (not @rpath itself). */
+static int flush_remote_parents(struct flusher *f, const char *rpath)
+{
+	char buf[PATH_MAX];
+	size_t i, start;
+	int err;
+
+	if (snprintf(buf, sizeof(buf), "%s", rpath) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	start = buf[0] == '/' ? 1 : 0;
+	for (i = start; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		err = remote_mkdir(f->r, buf, 0755);
+		buf[i] = '/';
+		if (err && err != -EEXIST) {
+			struct stat st;
+
+			/* Permission to create an existing parent may be refused: check. */
+			if (remote_stat(f->r, rpath[0] == '/' ? "/" : ".", &st) < 0)
+				return err;
+			buf[i] = '\0';
+			if (remote_stat(f->r, buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				buf[i] = '/';
+				return err;
+			}
+			buf[i] = '/';
+		}
+	}
+	return 0;
+}
+
+/* --- conflicts ------------------------------------------------------------------ */
+
+static int flush_conflict_path(struct flusher *f, const char *path, char *buf, size_t len)
+{
+	int n;
+
+	while (*path == '/')
+		path++;
+	n = snprintf(buf, len, "%s/.wakefs/conflicts/%s", layer_dir(f->l), path);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int flush_mkdirs_local(char *path)
+{
+	char *s;
+
+	for (s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			int err = -errno;
+
+			*s = '/';
+			return err;
+		}
+		*s = '/';
+	}
+	return 0;
+}
+
+/*
+ * Keep the VM's version of @path under .wakefs/conflicts/ and mark @path
+ * CONFLICT. The local copy is untouched.
+ */
+static int flush_conflict(struct flusher *f, const char *path, const char *rpath)
+{
+	char cp[PATH_MAX], tmp[PATH_MAX + 16];
+	struct stat st;
+	int fd = -1, err;
+
+	err = flush_conflict_path(f, path, cp, sizeof(cp));
+	if (err)
+		goto out;
+	err = flush_mkdirs_local(cp);
+	if (err)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = remote_lstat(f->r, rpath, &st);
+	if (!err && S_ISREG(st.st_mode))
+		err = remote_download(f->r, rpath, fd, &st);
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	if (err == -ENOENT)
+		err = 0;	/* the VM deleted it: the conflict is delete/modify */
+	if (err)
+		goto out;
+	if (rename(tmp, cp) < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = layer_mark(f->l, path, PATH_CONFLICT, NULL);
+out:
+	if (fd >= 0) {
+		close(fd);
+		if (err)
+			unlink(tmp);
+	}
+	if (!err)
+		flush_error(f, 1,
+			    "wakefs: cannot flush '%s': the VM changed it since it was cached "
+			    "(kept both; see 'wakefs status')", path);
+	return err ? err : -ESTALE;
+}
+
+/* 1 when the VM's @rst is not the version @base the local copy came from. */
+static int flush_vm_changed(const struct version *base, const struct stat *rst)
+{
+	return base->valid &&
+	       ((uint64_t)rst->st_size != base->size || (int64_t)rst->st_mtime != base->mtime);
+}
+
+/* --- sending ------------------------------------------------------------------- */
+
+/* Upload regular file @path (local @lp) over @rpath atomically. */
+static int flush_send_file(struct flusher *f, const char *path, const char *lp, const char *rpath,
+			   const struct version *base, uint64_t gen)
+{
+	char tmp[PATH_MAX];
+	struct remote_file *rf = NULL;
+	struct version nb;
+	struct stat st, rst;
+	int fd, err, tmp_made = 0;
+
+	fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = flush_tmpname(rpath, tmp, sizeof(tmp));
+	if (err)
+		goto out;
+	err = remote_upload(f->r, fd, tmp, st.st_mode & 07777);
+	if (err == -ENOENT) {
+		err = flush_remote_parents(f, rpath);
+		if (!err)
+			err = remote_upload(f->r, fd, tmp, st.st_mode & 07777);
+	}
+	if (err)
+		goto out;
+	tmp_made = 1;
+	err = remote_open(f->r, tmp, O_WRONLY, 0, &rf);
+	if (!err) {
+		err = remote_fsync(rf);
+		if (err == -ENOTSUP || err == -EOPNOTSUPP || err == -ENOSYS)
+			err = 0;
+		remote_close(rf);
+	}
+	if (err)
+		goto out;
+	/* The last moment before replacing: has the VM changed it meanwhile? */
+	err = remote_lstat(f->r, rpath, &rst);
+	if (!err && (S_ISDIR(rst.st_mode) || flush_vm_changed(base, &rst))) {
+		err = flush_conflict(f, path, rpath);
+		goto out;
+	}
+	if (err && err != -ENOENT)
+		goto out;
+	err = remote_rename(f->r, tmp, rpath, 0);
+	if (err)
+		goto out;
+	tmp_made = 0;
+	err = remote_chmod(f->r, rpath, st.st_mode & 07777);
+	if (!err)
+		err = remote_utimes(f->r, rpath, st.st_atime, st.st_mtime);
+	if (!err)
+		err = remote_lstat(f->r, rpath, &rst);
+	if (err)
+		goto out;
+	nb.size = (uint64_t)rst.st_size;
+	nb.mtime = rst.st_mtime;
+	nb.valid = 1;
+	err = layer_flushed(f->l, path, gen, &nb);
+out:
+	if (tmp_made)
+		remote_unlink(f->r, tmp);
+	close(fd);
+	return err;
+}
+
+static int flush_send_symlink(struct flusher *f, const char *path, const char *lp,
+			      const char *rpath, uint64_t gen)
+{
+	char target[PATH_MAX];
+	struct version nb = { 0, 0, 0 };
+	struct stat rst;
+	ssize_t n;
+	int err;
+
+	n = readlink(lp, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	err = remote_lstat(f->r, rpath, &rst);
+	if (!err && S_ISDIR(rst.st_mode))
+		return flush_conflict(f, path, rpath);
+	if (!err)
+		err = remote_unlink(f->r, rpath);
+	if (err && err != -ENOENT)
+		return err;
+	err = remote_symlink(f->r, target, rpath);
+	if (err == -ENOENT) {
+		err = flush_remote_parents(f, rpath);
+		if (!err)
+			err = remote_symlink(f->r, target, rpath);
+	}
+	if (!err && remote_lstat(f->r, rpath, &rst) == 0) {
+		nb.size = (uint64_t)rst.st_size;
+		nb.mtime = rst.st_mtime;
+		nb.valid = 1;
+	}
+	if (!err)
+		err = layer_flushed(f->l, path, gen, &nb);
+	return err;
+}
+
+static int flush_send_dir(struct flusher *f, const char *path, const struct stat *st,
+			  const char *rpath, uint64_t gen, int tracked)
+{
+	struct version nb = { 0, 0, 0 };
+	int err;
+
+	err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
+	if (err == -ENOENT) {
+		err = flush_remote_parents(f, rpath);
+		if (!err)
+			err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
+	}
+	if (err == -EEXIST)
+		err = 0;
+	if (!err)
+		err = remote_chmod(f->r, rpath, st->st_mode & 07777);
+	if (!err && tracked)
+		err = layer_flushed(f->l, path, gen, &nb);
+	return err;
+}
+
+/* Send DIRTY @path (the policy said flush). */
+static int flush_send(struct flusher *f, const char *path, const struct version *base, uint64_t gen,
+		      int tracked)
+{
+	char lp[PATH_MAX], rpath[PATH_MAX];
+	struct stat st;
+	int err;
+
+	err = layer_local_path(f->l, path, lp, sizeof(lp));
+	if (!err)
+		err = flush_rpath(f, path, rpath, sizeof(rpath));
+	if (err)
+		return err;
+	if (lstat(lp, &st) < 0) {
+		/* Gone locally (renamed or deleted meanwhile): its new state is queued. */
+		return errno == ENOENT ? 0 : -errno;
+	}
+	if (S_ISREG(st.st_mode))
+		return flush_send_file(f, path, lp, rpath, base, gen);
+	if (S_ISLNK(st.st_mode))
+		return flush_send_symlink(f, path, lp, rpath, gen);
+	if (S_ISDIR(st.st_mode))
+		return flush_send_dir(f, path, &st, rpath, gen, tracked);
+	/* Devices, fifos and sockets stay local. */
+	return tracked ? layer_mark(f->l, path, PATH_HELD, NULL) : 0;
+}
+
+/* WHITEOUT @path: delete it on the VM when the policy says so. */
+static int flush_remove(struct flusher *f, const char *path, const struct version *base,
+			uint64_t gen)
+{
+	enum policy_verdict v;
+	char rpath[PATH_MAX];
+	struct stat rst;
+	enum path_state state;
+	int err;
+
+	err = policy_decide_removal(f->p, path, &v);
+	if (err || v != POLICY_FLUSH)
+		return err;
+	err = flush_rpath(f, path, rpath, sizeof(rpath));
+	if (err)
+		return err;
+	err = remote_lstat(f->r, rpath, &rst);
+	if (!err) {
+		if (!S_ISDIR(rst.st_mode) && flush_vm_changed(base, &rst))
+			return flush_conflict(f, path, rpath);
+		err = S_ISDIR(rst.st_mode) ? remote_rmdir(f->r, rpath) : remote_unlink(f->r, rpath);
+	}
+	if (err && err != -ENOENT)
+		return err;
+	/* Forget the whiteout unless the path was made again meanwhile. */
+	if (layer_gen(f->l, path) == gen && layer_state(f->l, path, &state, NULL) == 0 &&
+	    state == PATH_WHITEOUT)
+		err = layer_forget(f->l, path);
+	else
+		err = 0;
+	return err;
+}
+
+/*
+ * Make the VM match the local layer for @path. Returns 0 when done (or
+ * nothing to do), -ESTALE on a conflict, else -errno (retried).
+ */
+static int flush_process(struct flusher *f, const char *path, int push)
+{
+	char lp[PATH_MAX];
+	enum policy_verdict v;
+	enum path_state state;
+	struct version base;
+	struct stat st;
+	uint64_t gen;
+	int err;
+
+	if (layer_hidden(path))
+		return 0;
+	gen = layer_gen(f->l, path);
+	err = layer_state(f->l, path, &state, &base);
+	if (err == -ENOENT) {
+		/* Untracked by the journal: a directory made in the mount, or nothing. */
+		if (layer_local_path(f->l, path, lp, sizeof(lp)) || lstat(lp, &st) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			return 0;
+		err = policy_decide(f->p, path, &v);
+		if (err || (v != POLICY_FLUSH && !(push && v == POLICY_HOLD)))
+			return err;
+		memset(&base, 0, sizeof(base));
+		return flush_send(f, path, &base, gen, 0);
+	}
+	if (err)
+		return err;
+	switch (state) {
+	case PATH_CLEAN:
+	case PATH_CONFLICT:
+		return 0;
+	case PATH_WHITEOUT:
+		return flush_remove(f, path, &base, gen);
+	case PATH_DIRTY:
+	case PATH_HELD:
+		break;
+	}
+	err = policy_decide(f->p, path, &v);
+	if (err)
+		return err;
+	if (v == POLICY_NEVER || (v == POLICY_HOLD && !push)) {
+		if (state == PATH_DIRTY)
+			err = layer_mark(f->l, path, PATH_HELD, NULL);
+		return err;
+	}
+	if (state == PATH_HELD) {
+		err = layer_mark(f->l, path, PATH_DIRTY, NULL);
+		if (err)
+			return err;
+		gen = layer_gen(f->l, path);
+	}
+	err = flush_send(f, path, &base, gen, 1);
+	if (!err) {
+		pthread_mutex_lock(&f->lock);
+		f->flushed++;
+		pthread_mutex_unlock(&f->lock);
+	}
+	return err;
+}
+
+/*
+ * Process @path with exclusive use of its queue item (waiting while a worker
+ * has it), then finish the item. Used by workers (item already busy) and by
+ * flush_path/flush_push from the caller's thread.
+ */
+static int flush_run_item(struct flusher *f, struct flush_item *it)
+{
+	char *path;
+	int push, err;
+
+	/* it->busy is set and f->lock held on entry */
+	path = strdup(it->path);
+	push = it->push;
+	it->push = 0;
+	pthread_mutex_unlock(&f->lock);
+	if (!path) {
+		err = -ENOMEM;
+	} else {
+		err = flush_process(f, path, push);
+		if (err && err != -ESTALE) {
+			int first;
+
+			pthread_mutex_lock(&f->lock);
+			first = it->attempts == 0;
+			pthread_mutex_unlock(&f->lock);
+			flush_error(f, first, "wakefs: cannot flush '%s': %s (will retry)", path,
+				    strerror(-err));
+		}
+	}
+	pthread_mutex_lock(&f->lock);
+	if (err && err != -ESTALE && push)
+		it->push = 1;	/* keep the push for the retry */
+	flush_finish_locked(f, it, err);
+	free(path);
+	return err;
+}
+
+static int flush_now_sync(struct flusher *f, const char *path, int push)
+{
+	struct flush_item *it;
+	int err;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		it = flush_find(f, path);
+		if (!it) {
+			it = flush_add(f, path);
+			if (!it) {
+				pthread_mutex_unlock(&f->lock);
+				return -ENOMEM;
+			}
+		}
+		if (!it->busy)
+			break;
+		it->again = 1;
+		pthread_cond_wait(&f->done, &f->lock);
+	}
+	it->busy = 1;
+	it->again = 0;
+	if (push)
+		it->push = 1;
+	err = flush_run_item(f, it);
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
+/* --- worker threads ------------------------------------------------------------ */
+
+static int flush_index_cb(const char *path, void *payload)
+{
+	return flush_enqueue(payload, path, 0, 0) == -ENOMEM ? -ENOMEM : 0;
+}
+
+/* Every FLUSH_INDEX_CHECK_MS, queue the held paths that became tracked. */
+static void flush_check_index_locked(struct flusher *f)
+{
+	int64_t now = flush_now();
+
+	if (f->index_checking || now - f->index_checked < FLUSH_INDEX_CHECK_MS)
+		return;
+	f->index_checking = 1;
+	pthread_mutex_unlock(&f->lock);
+	policy_newly_tracked(f->p, flush_index_cb, f);
+	pthread_mutex_lock(&f->lock);
+	f->index_checking = 0;
+	f->index_checked = flush_now();
+}
+
+static void *flush_worker(void *arg)
+{
+	struct flusher *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->stop) {
+		struct flush_item *it, *best = NULL;
+		struct timespec ts;
+		int64_t now, wait = FLUSH_INDEX_CHECK_MS;
+
+		flush_check_index_locked(f);
+		if (f->stop)
+			break;
+		now = flush_now();
+		for (it = f->head; it; it = it->next) {
+			if (!it->busy && (!best || it->due < best->due))
+				best = it;
+		}
+		if (best && best->due <= now) {
+			best->busy = 1;
+			flush_run_item(f, best);
+			continue;
+		}
+		if (best && best->due - now < wait)
+			wait = best->due - now;
+		flush_deadline(&ts, wait);
+		pthread_cond_timedwait(&f->work, &f->lock, &ts);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* --- the layer's callbacks --------------------------------------------------- */
+
+static void flush_on_event(void *payload, const char *path, int event, const char *to)
+{
+	struct flusher *f = payload;
+	int64_t delay = f->debounce_ms;
+
+	if (event == LAYER_EV_UNLINK || event == LAYER_EV_RMDIR || event == LAYER_EV_MKDIR)
+		delay = delay / 4;
+	pthread_mutex_lock(&f->lock);
+	flush_enqueue_locked(f, path, delay, 0);
+	if (event == LAYER_EV_RENAME && to)
+		flush_enqueue_locked(f, to, delay, 0);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static int flush_on_fsync(void *payload, const char *path)
+{
+	int err = flush_path(payload, path);
+
+	return err == -ESTALE ? -EIO : err;
+}
+
+/* --- public -------------------------------------------------------------------- */
+
+static int flush_requeue_cb(const struct journal_entry *e, void *payload)
+{
+	struct flusher *f = payload;
+
+	if (e->state == PATH_DIRTY || e->state == PATH_WHITEOUT || e->state == PATH_HELD)
+		return flush_enqueue(f, e->path, 0, 0);
+	return 0;
+}
+
+int flush_new(struct flusher **out, struct remote *r, struct layer *l, struct policy *p,
+	      const struct flush_opts *o)
+{
+	pthread_condattr_t ca;
+	struct flusher *f;
+	int err = 0, i;
+
+	*out = NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->r = r;
+	f->l = l;
+	f->p = p;
+	f->root = strdup(o && o->remote_root ? o->remote_root : "");
+	if (!f->root) {
+		free(f);
+		return -ENOMEM;
+	}
+	while (strlen(f->root) > 1 && f->root[strlen(f->root) - 1] == '/')
+		f->root[strlen(f->root) - 1] = '\0';
+	f->debounce_ms = !o || !o->debounce_ms ? 1000 : o->debounce_ms < 0 ? 0 : o->debounce_ms;
+	f->retry_min_ms = o && o->retry_min_ms > 0 ? o->retry_min_ms : 250;
+	f->retry_max_ms = o && o->retry_max_ms > 0 ? o->retry_max_ms : 30000;
+	if (f->retry_max_ms < f->retry_min_ms)
+		f->retry_max_ms = f->retry_min_ms;
+	f->nthreads = o && o->threads > 0 ? o->threads : 4;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->work, &ca);
+	pthread_cond_init(&f->done, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* Recovery: what the journal says is not on the VM yet. */
+	err = journal_foreach(layer_journal(l), flush_requeue_cb, f);
+	if (err)
+		goto out;
+	f->threads = calloc((size_t)f->nthreads, sizeof(*f->threads));
+	if (!f->threads) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < f->nthreads; i++) {
+		err = -pthread_create(&f->threads[i], NULL, flush_worker, f);
+		if (err)
+			goto out;
+		f->started++;
+	}
+	layer_set_notify(l, flush_on_event, f);
+	layer_set_fsync(l, flush_on_fsync, f);
+	*out = f;
+out:
+	if (err)
+		flush_free(f);
+	return err;
+}
+
+void flush_free(struct flusher *f)
+{
+	int i;
+
+	if (!f)
+		return;
+	if (f->started) {
+		layer_set_notify(f->l, NULL, NULL);
+		layer_set_fsync(f->l, NULL, NULL);
+	}
+	pthread_mutex_lock(&f->lock);
+	f->stop = 1;
+	pthread_cond_broadcast(&f->work);
+	pthread_mutex_unlock(&f->lock);
+	for (i = 0; i < f->started; i++)
+		pthread_join(f->threads[i], NULL);
+	while (f->head)
+		flush_del(f, f->head);
+	free(f->threads);
+	pthread_cond_destroy(&f->work);
+	pthread_cond_destroy(&f->done);
+	pthread_mutex_destroy(&f->lock);
+	free(f->root);
+	free(f);
+}
+
+int flush_path(struct flusher *f, const char *path)
+{
+	return flush_now_sync(f, path, 0);
+}
+
+int flush_push(struct flusher *f, const char *path)
+{
+	char lp[PATH_MAX];
+	enum policy_verdict v;
+	enum path_state state;
+	struct stat st;
+	int err;
+
+	err = layer_local_path(f->l, path, lp, sizeof(lp));
+	if (err)
+		return err;
+	if (lstat(lp, &st) < 0)
+		return -errno;
+	err = policy_decide(f->p, path, &v);
+	if (err)
+		return err;
+	if (v == POLICY_NEVER)
+		return -EPERM;
+	err = layer_state(f->l, path, &state, NULL);
+	if (err == -ENOENT || (!err && state == PATH_CLEAN && !S_ISDIR(st.st_mode)))
+		err = layer_mark(f->l, path, PATH_DIRTY, NULL);
+	if (err)
+		return err;
+	return flush_now_sync(f, path, 1);
+}
+
+static int flush_collect_cb(const struct journal_entry *e, void *payload)
+{
+	if (e->state == PATH_DIRTY || e->state == PATH_WHITEOUT)
+		return flush_enqueue(payload, e->path, 0, 0);
+	return 0;
+}
+
+int flush_all(struct flusher *f, int timeout_ms)
+{
+	uint64_t counts[5];
+	struct flush_item *it;
+	struct timespec ts;
+	int64_t start, now;
+	int err, all_failed;
+
+	/* Everything the journal says is unsent, also what was never notified. */
+	err = journal_foreach(layer_journal(f->l), flush_collect_cb, f);
+	if (err)
+		return err;
+	start = flush_now();
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		now = flush_now();
+		if (!f->head) {
+			err = 0;
+			break;
+		}
+		all_failed = 1;
+		for (it = f->head; it; it = it->next) {
+			if (it->busy || !it->last_err || it->tried < start)
+				all_failed = 0;
+			/* Not tried since we were asked: now, debounce or backoff aside. */
+			if (!it->busy && it->tried < start && it->due > now)
+				it->due = now;
+		}
+		if (all_failed) {
+			err = -EIO;
+			break;
+		}
+		if (timeout_ms > 0 && now - start >= timeout_ms) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		pthread_cond_broadcast(&f->work);
+		flush_deadline(&ts, 100);
+		pthread_cond_timedwait(&f->done, &f->lock, &ts);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (err)
+		return err;
+	journal_counts(layer_journal(f->l), counts);
+	return counts[PATH_CONFLICT] ? -ESTALE : 0;
+}
+
+/* Replace the local copy of @path with the VM's version @rst (a regular file). */
+static int flush_take_remote(struct flusher *f, const char *path, const char *rpath,
+			     struct stat *rst)
+{
+	char tmp[PATH_MAX];
+	struct version b;
+	int fd, err;
+
+	fd = layer_tmpfile(f->l, tmp, sizeof(tmp));
+	if (fd < 0)
+		return fd;
+	err = remote_download(f->r, rpath, fd, rst);
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	close(fd);
+	if (!err)
+		err = layer_install(f->l, path, tmp, rst);
+	if (err) {
+		unlink(tmp);
+		return err;
+	}
+	b.size = (uint64_t)rst->st_size;
+	b.mtime = rst->st_mtime;
+	b.valid = 1;
+	return layer_mark(f->l, path, PATH_CLEAN, &b);
+}
+
+int flush_resolve(struct flusher *f, const char *path, enum flush_keep keep)
+{
+	char rpath[PATH_MAX], lp[PATH_MAX], cp[PATH_MAX];
+	enum path_state state;
+	struct version b = { 0, 0, 0 };
+	struct stat rst, st;
+	int err, rerr, local;
+
+	err = layer_state(f->l, path, &state, NULL);
+	if (err == -ENOENT || (!err && state != PATH_CONFLICT))
+		return -EINVAL;
+	if (!err)
+		err = flush_rpath(f, path, rpath, sizeof(rpath));
+	if (!err)
+		err = layer_local_path(f->l, path, lp, sizeof(lp));
+	if (!err)
+		err = flush_conflict_path(f, path, cp, sizeof(cp));
+	if (err)
+		return err;
+	rerr = remote_lstat(f->r, rpath, &rst);
+	if (rerr && rerr != -ENOENT)
+		return rerr;
+	local = lstat(lp, &st) == 0;
+	if (keep == FLUSH_KEEP_LOCAL) {
+		if (!rerr) {
+			b.size = (uint64_t)rst.st_size;
+			b.mtime = rst.st_mtime;
+			b.valid = 1;
+		}
+		/* Based on what the VM has now, so the next send replaces it. */
+		err = layer_mark(f->l, path, local ? PATH_DIRTY : PATH_WHITEOUT, &b);
+		if (!err)
+			err = flush_now_sync(f, path, 0);
+	} else if (!rerr && S_ISREG(rst.st_mode)) {
+		err = flush_take_remote(f, path, rpath, &rst);
+	} else {
+		/* The VM has no file there (or a directory): the local copy goes. */
+		if (local && !S_ISDIR(st.st_mode) && unlink(lp) < 0 && errno != ENOENT)
+			err = -errno;
+		if (!err)
+			err = layer_forget(f->l, path);
+	}
+	layer_invalidate(f->l, path);
+	if (!err && unlink(cp) < 0 && errno != ENOENT)
+		err = -errno;
+	return err;
+}
+
+int flush_stats(struct flusher *f, struct flush_stats *out)
+{
+	uint64_t counts[5];
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&f->lock);
+	out->queued = f->nitems;
+	out->flushed = f->flushed;
+	out->failures = f->failures;
+	if (f->nerrors)
+		snprintf(out->last_error, sizeof(out->last_error), "%s",
+			 f->errors[(f->nerrors - 1) % FLUSH_NERRORS]);
+	pthread_mutex_unlock(&f->lock);
+	journal_counts(layer_journal(f->l), counts);
+	out->dirty = counts[PATH_DIRTY];
+	out->held = counts[PATH_HELD];
+	out->conflict = counts[PATH_CONFLICT];
+	out->connected = remote_connected(f->r);
+	return 0;
+}
+
+int flush_errors(struct flusher *f, void (*cb)(const char *msg, void *payload), void *payload)
+{
+	char copy[FLUSH_NERRORS][256];
+	unsigned n, i, first;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->nerrors < FLUSH_NERRORS ? f->nerrors : FLUSH_NERRORS;
+	first = f->nerrors - n;
+	for (i = 0; i < n; i++)
+		memcpy(copy[i], f->errors[(first + i) % FLUSH_NERRORS], sizeof(copy[0]));
+	pthread_mutex_unlock(&f->lock);
+	for (i = 0; i < n; i++)
+		cb(copy[i], payload);
+	return 0;
+}
