@@ -1,1 +1,14 @@
 # mk/vmctl.mk: sources and tests of this area (appends to Makefile.am's variables).
+libvmctl_a_SOURCES += vmctl/config.c vmctl/config.h vmctl/provider.c vmctl/provider.h \
+	vmctl/proc.c vmctl/proc.h vmctl/http.c vmctl/http.h vmctl/auth.c vmctl/auth.h \
+	vmctl/azure.c vmctl/azure.h
+
+# The VM template is compiled into the binary (vmctl create works from anywhere).
+EXTRA_DIST += scripts/azure-vm.json
+CLEANFILES += vmctl/azure-template.h
+vmctl/azure-template.h: $(top_srcdir)/scripts/azure-vm.json
+	@mkdir -p vmctl
+	$(AM_V_GEN)$(AWK) 'BEGIN { print "static const char azure_template[] =" } \
+		{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } \
+		END { print ";" }' $(top_srcdir)/scripts/azure-vm.json > $@.tmp && mv $@.tmp $@
+vmctl/azure.$(OBJEXT): vmctl/azure-template.h

@@ -105,6 +105,9 @@ const char *vm_profile_name(struct vm *vm);
 const struct config *vm_config(struct vm *vm);
 const struct vm_provider *vm_provider_of(struct vm *vm);
 
+/* Where a provider's open() describes why it failed (vm_open copies it out). */
+struct vm_error *vm_open_err(struct vm *vm);
+
 /* Provider-private state. */
 void *vm_data(struct vm *vm);
 void vm_set_data(struct vm *vm, void *data);
@@ -113,6 +116,16 @@ void vm_set_data(struct vm *vm, void *data);
 void vm_set_debug(int on);
 int vm_debug_enabled(void);
 void vm_debugf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Progress of long operations (the CLI shows it on a TTY): @what is the
+ * operation ("start"), @state the current state, @elapsed_s since it began.
+ * Process-wide; NULL callback = quiet (the default).
+ */
+typedef void (*vm_progress_fn)(const char *what, const char *state, long elapsed_s,
+			       void *payload);
+void vm_set_progress(vm_progress_fn cb, void *payload);
+void vm_progress(const char *what, const char *state, long elapsed_s);
 
 /*
  * Fill @err (may be NULL) and return @code: a helper for providers.
