@@ -1,5 +1,5 @@
 # mk/layer.mk: the local layer (journal, layer, union operations) and its tests.
-libwakefs_a_SOURCES += fs/journal.c fs/journal.h fs/layer.c fs/layer.h
+libwakefs_a_SOURCES += fs/journal.c fs/journal.h fs/layer.c fs/layer.h fs/lops.c fs/lops.h
 
 UNIT_TESTS += tests/unit/check_journal tests/unit/check_layer
 tests_unit_check_journal_SOURCES = tests/unit/check_journal.c

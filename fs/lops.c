@@ -1,0 +1,1315 @@
+/*
+ * fs/lops.c: the fuse_operations table of a mount with a local layer.
+ *
+ * The union: a path present in the layer directory wins; a whiteout hides
+ * the VM's path; otherwise the VM's path shows through, its attributes and
+ * listings served from the layer's caches (filled here, one round trip per
+ * miss). Below a ".git" directory the layer has, nothing of the VM shows
+ * through: that repository is the laptop's.
+ *
+ * Changes happen in the layer only, at local-disk speed: the first write (or
+ * chmod, truncate, rename...) of a VM file copies it up (from its clean cached
+ * copy when valid, else downloaded) and records its base version; every write
+ * bumps the path's generation and makes it DIRTY (layer_bump); close,
+ * unlink, rename, mkdir, rmdir, chmod, utimens and symlink tell the flusher
+ * (layer_notify); fsync() waits for it (layer_fsync). Directories of the VM
+ * are not renamed (EXDEV, as overlayfs does; mv copies instead); directories
+ * only the layer has are.
+ *
+ * Reads of VM files go through whole-file clean copies in the layer's cache
+ * (valid while the VM's size and mtime match: close-to-open within the
+ * attribute lifetime) or, above cache_file_max, stream with remote_pread.
+ *
+ * Locks: lo->ns serialises namespace changes and copy-ups (so that the union
+ * never changes between a check and the change); lo->lock protects the list
+ * of open files. Order: lo->ns, then lo->lock, then the layer's locks; no
+ * lock of ours is held while calling the flusher's callbacks... except
+ * lo->ns around layer_notify, which only queues.
+ */
+#include "lops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "layer.h"
+#include "options.h"
+#include "remote.h"
+
+/* An open file: fuse_file_info.fh. On lo->files while open. */
+struct lops_file {
+	struct lops_file *prev, *next;
+	int fd;				/* the local copy, or -1 */
+	struct remote_file *rf;		/* streamed VM file, or NULL */
+	int written;			/* changed through this handle */
+	int unlinked;			/* its path is gone: no more events */
+	char path[PATH_MAX];		/* current mount path (renames follow) */
+};
+
+struct lops {
+	struct remote *r;		/* borrowed; NULL: the VM is out of reach */
+	struct layer *l;		/* borrowed */
+	const struct options *o;	/* borrowed */
+	char *root;			/* the VM directory, no trailing '/' */
+	pthread_mutex_t ns;		/* namespace changes and copy-ups; taken first */
+	pthread_mutex_t lock;		/* protects files; taken after ns */
+	struct lops_file *files;
+};
+
+static struct lops *lops_self(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+/* --- paths ----------------------------------------------------------------- */
+
+static char *lops_vm_path(const struct lops *lo, const char *path)
+{
+	size_t rl = strlen(lo->root), pl = strlen(path);
+	char *s;
+
+	if (strcmp(path, "/") == 0)
+		return strdup(rl ? lo->root : "/");
+	s = malloc(rl + pl + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, lo->root, rl);
+	memcpy(s + rl, path, pl + 1);
+	return s;
+}
+
+/* 1 when @path is at or under a ".git" directory the layer has. */
+static int lops_local_only(struct lops *lo, const char *path)
+{
+	const char *g = path;
+	char prefix[PATH_MAX];
+	struct stat st;
+
+	while ((g = strstr(g, "/.git"))) {
+		if (g[5] == '\0' || g[5] == '/') {
+			size_t n = g + 5 - path;
+			if (n >= sizeof(prefix))
+				return 0;
+			memcpy(prefix, path, n);
+			prefix[n] = '\0';
+			return layer_local_stat(lo->l, prefix, &st) == 0;
+		}
+		g += 5;
+	}
+	return 0;
+}
+
+static void lops_parent(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+}
+
+static struct version lops_version(const struct stat *st)
+{
+	struct version v = { .size = st->st_size, .mtime = st->st_mtim.tv_sec, .valid = 1 };
+
+	return v;
+}
+
+/* --- the VM side, through the layer's caches -------------------------------- */
+
+/* lstat of @path on the VM; -ENOENT when it cannot be there. */
+static int lops_remote_attr(struct lops *lo, const char *path, struct stat *st)
+{
+	char parent[PATH_MAX];
+	struct stat pst;
+	char *vp;
+	int err;
+
+	if (!lo->r || lops_local_only(lo, path))
+		return -ENOENT;
+	err = layer_attr_get(lo->l, path, st);
+	if (err != -EAGAIN)
+		return err;
+	/* A child of what the VM lacks is missing too (no round trip). */
+	lops_parent(path, parent, sizeof(parent));
+	if (strcmp(path, "/") != 0 && layer_attr_get(lo->l, parent, &pst) == -ENOENT)
+		return -ENOENT;
+	vp = lops_vm_path(lo, path);
+	if (!vp)
+		return -ENOMEM;
+	err = remote_lstat(lo->r, vp, st);
+	free(vp);
+	if (err == 0)
+		layer_attr_put(lo->l, path, st);
+	else if (err == -ENOENT || err == -ENOTDIR)
+		layer_attr_put(lo->l, path, NULL);
+	return err == -ENOTDIR ? -ENOENT : err;
+}
+
+/* The union's view of @path; *local says which side answered. */
+static int lops_lookup(struct lops *lo, const char *path, struct stat *st, int *local)
+{
+	int err;
+
+	if (layer_hidden(path))
+		return -ENOENT;
+	err = layer_local_stat(lo->l, path, st);
+	if (local)
+		*local = err == 0;
+	if (err == -ENOENT) {
+		if (layer_is_whiteout(lo->l, path))
+			return -ENOENT;
+		err = lops_remote_attr(lo, path, st);
+	}
+	if (!err)
+		st->st_ino = layer_ino(lo->l, path);
+	return err;
+}
+
+/* 1 when the VM may still have @path (so deleting it needs a whiteout). */
+static int lops_remote_has(struct lops *lo, const char *path)
+{
+	struct version base;
+	struct stat st;
+	int err;
+
+	if (layer_state(lo->l, path, NULL, &base) == 0 && base.valid)
+		return 1;
+	err = lops_remote_attr(lo, path, &st);
+	return err != -ENOENT;	/* unknown (VM unreachable): assume it has it */
+}
+
+/* Download @path into a temporary file; its name goes to @tmp, the version to @st. */
+static int lops_download(struct lops *lo, const char *path, char *tmp, size_t len,
+			 struct stat *st)
+{
+	char *vp;
+	int fd, err;
+
+	if (!lo->r)
+		return -EIO;
+	vp = lops_vm_path(lo, path);
+	if (!vp)
+		return -ENOMEM;
+	fd = layer_tmpfile(lo->l, tmp, len);
+	if (fd < 0) {
+		free(vp);
+		return fd;
+	}
+	err = remote_download(lo->r, vp, fd, st);
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	close(fd);
+	free(vp);
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/*
+ * Copy-up: make @path local, with the VM's content (@trunc: empty). Called
+ * with lo->ns held. (none) -> CLEAN [copy-up], with the VM version as base.
+ */
+static int lops_copyup(struct lops *lo, const char *path, int trunc)
+{
+	char lp[PATH_MAX], tmp[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+	struct version v;
+	char *vp;
+	int err, fd;
+
+	if (layer_local_stat(lo->l, path, &st) == 0)
+		return 0;
+	if (layer_hidden(path) || layer_is_whiteout(lo->l, path))
+		return -ENOENT;
+	err = lops_remote_attr(lo, path, &st);
+	if (!err)
+		err = layer_local_path(lo->l, path, lp, sizeof(lp));
+	if (!err)
+		err = layer_mkparents(lo->l, path);
+	if (err)
+		return err;
+	v = lops_version(&st);
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdir(lp, st.st_mode & 07777) < 0 && errno != EEXIST)
+			return -errno;
+		return 0;	/* both sides have it: no state */
+	}
+	if (S_ISLNK(st.st_mode)) {
+		vp = lops_vm_path(lo, path);
+		if (!vp)
+			return -ENOMEM;
+		err = remote_readlink(lo->r, vp, target, sizeof(target));
+		free(vp);
+		if (!err && symlink(target, lp) < 0)
+			err = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		return -EPERM;
+	} else if (trunc) {
+		fd = layer_tmpfile(lo->l, tmp, sizeof(tmp));
+		if (fd < 0)
+			return fd;
+		close(fd);
+		err = layer_install(lo->l, path, tmp, &st);
+		if (err)
+			unlink(tmp);
+	} else {
+		err = layer_install(lo->l, path, NULL, &st);
+		if (err == -ENOENT) {
+			err = lops_download(lo, path, tmp, sizeof(tmp), &st);
+			if (!err) {
+				v = lops_version(&st);
+				err = layer_install(lo->l, path, tmp, &st);
+				if (err)
+					unlink(tmp);
+			}
+		}
+	}
+	if (!err)
+		err = layer_mark(lo->l, path, PATH_CLEAN, &v);
+	return err;
+}
+
+/*
+ * Close-to-open for a CLEAN local copy: when the VM's version moved on and
+ * nobody has the file open, fetch the new one. CLEAN -> CLEAN (new base).
+ * Called with lo->ns held. Failures leave the local copy as it is.
+ */
+static void lops_revalidate(struct lops *lo, const char *path)
+{
+	enum path_state s;
+	struct version base;
+	struct stat st;
+	char tmp[PATH_MAX];
+	int busy = 0;
+
+	if (layer_state(lo->l, path, &s, &base) != 0 || s != PATH_CLEAN || !base.valid)
+		return;
+	if (lops_remote_attr(lo, path, &st) != 0 || !S_ISREG(st.st_mode))
+		return;
+	if ((uint64_t)st.st_size == base.size && st.st_mtim.tv_sec == base.mtime)
+		return;
+	pthread_mutex_lock(&lo->lock);
+	for (struct lops_file *f = lo->files; f; f = f->next)
+		busy |= !f->unlinked && strcmp(f->path, path) == 0;
+	pthread_mutex_unlock(&lo->lock);
+	if (busy || lops_download(lo, path, tmp, sizeof(tmp), &st) != 0)
+		return;
+	if (layer_install(lo->l, path, tmp, &st) != 0) {
+		unlink(tmp);
+		return;
+	}
+	base = lops_version(&st);
+	layer_mark(lo->l, path, PATH_CLEAN, &base);
+}
+
+/* --- open files --------------------------------------------------------------- */
+
+static struct lops_file *lops_fh(const struct fuse_file_info *fi)
+{
+	return (struct lops_file *)(uintptr_t)fi->fh;
+}
+
+static int lops_file_new(struct lops *lo, const char *path, struct lops_file **out)
+{
+	struct lops_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->fd = -1;
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	pthread_mutex_lock(&lo->lock);
+	f->next = lo->files;
+	if (lo->files)
+		lo->files->prev = f;
+	lo->files = f;
+	pthread_mutex_unlock(&lo->lock);
+	*out = f;
+	return 0;
+}
+
+static void lops_file_free(struct lops *lo, struct lops_file *f)
+{
+	pthread_mutex_lock(&lo->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		lo->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&lo->lock);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->rf)
+		remote_close(f->rf);
+	free(f);
+}
+
+/* The handle's current path into @buf; 0, or -ENOENT once unlinked. */
+static int lops_file_path(struct lops *lo, struct lops_file *f, char *buf, size_t len)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&lo->lock);
+	if (f->unlinked)
+		err = -ENOENT;
+	else
+		snprintf(buf, len, "%s", f->path);
+	pthread_mutex_unlock(&lo->lock);
+	return err;
+}
+
+static void lops_files_renamed(struct lops *lo, const char *from, const char *to)
+{
+	size_t fl = strlen(from);
+	char np[PATH_MAX];
+
+	pthread_mutex_lock(&lo->lock);
+	for (struct lops_file *f = lo->files; f; f = f->next) {
+		if (f->unlinked || strncmp(f->path, from, fl) != 0 ||
+		    (f->path[fl] != '\0' && f->path[fl] != '/'))
+			continue;
+		if ((size_t)snprintf(np, sizeof(np), "%s%s", to, f->path + fl) < sizeof(np))
+			memcpy(f->path, np, sizeof(np));
+	}
+	pthread_mutex_unlock(&lo->lock);
+}
+
+static void lops_files_unlinked(struct lops *lo, const char *path)
+{
+	pthread_mutex_lock(&lo->lock);
+	for (struct lops_file *f = lo->files; f; f = f->next)
+		if (strcmp(f->path, path) == 0)
+			f->unlinked = 1;
+	pthread_mutex_unlock(&lo->lock);
+}
+
+/* A change through @f: bump the generation (and make the path DIRTY). */
+static int lops_file_changed(struct lops *lo, struct lops_file *f)
+{
+	char path[PATH_MAX];
+
+	f->written = 1;
+	if (lops_file_path(lo, f, path, sizeof(path)))
+		return 0;	/* unlinked: nothing left to flush */
+	return layer_bump(lo->l, path);
+}
+
+/* --- the operations --------------------------------------------------------------- */
+
+static int lops_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+	char p[PATH_MAX];
+
+	if (f && f->fd >= 0) {
+		if (fstat(f->fd, st) < 0)
+			return -errno;
+		st->st_ino = lops_file_path(lo, f, p, sizeof(p)) == 0 ? layer_ino(lo->l, p)
+								      : journal_ino_for(f->path);
+		return 0;
+	}
+	if (f && f->rf) {
+		int err = remote_fstat(f->rf, st);
+		if (!err)
+			st->st_ino = journal_ino_for(f->path);
+		return err;
+	}
+	if (!path)
+		return -ENOENT;
+	return lops_lookup(lo, path, st, NULL);
+}
+
+static int lops_readlink(const char *path, char *buf, size_t size)
+{
+	struct lops *lo = lops_self();
+	char lp[PATH_MAX], *vp;
+	struct stat st;
+	ssize_t n;
+	int local, err;
+
+	err = lops_lookup(lo, path, &st, &local);
+	if (err)
+		return err;
+	if (!S_ISLNK(st.st_mode))
+		return -EINVAL;
+	if (local) {
+		err = layer_local_path(lo->l, path, lp, sizeof(lp));
+		if (err)
+			return err;
+		n = readlink(lp, buf, size - 1);
+		if (n < 0)
+			return -errno;
+		buf[n] = '\0';
+		return 0;
+	}
+	vp = lops_vm_path(lo, path);
+	if (!vp)
+		return -ENOMEM;
+	err = remote_readlink(lo->r, vp, buf, size);
+	free(vp);
+	return err;
+}
+
+/* readdir: local names first, then the VM's that are neither local nor whited out. */
+struct lops_rd {
+	struct lops *lo;
+	const char *path;
+	void *buf;
+	fuse_fill_dir_t filler;
+	char **local;
+	size_t nlocal, cap;
+	struct layer_listing *listing;	/* being filled from the VM, or NULL */
+};
+
+static int lops_cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int lops_child(const char *dir, const char *name, char *buf, size_t len)
+{
+	int w = snprintf(buf, len, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+
+	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
+}
+
+static int lops_rd_remote(const char *name, const struct stat *st, void *payload)
+{
+	struct lops_rd *rd = payload;
+	char child[PATH_MAX];
+	struct stat s = *st;
+	const char *key = name;
+
+	if (rd->listing && layer_listing_add(rd->listing, name, st))
+		return -ENOMEM;
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	if (bsearch(&key, rd->local, rd->nlocal, sizeof(char *), lops_cmpstr))
+		return 0;
+	if (lops_child(rd->path, name, child, sizeof(child)) || layer_hidden(child) ||
+	    layer_is_whiteout(rd->lo->l, child))
+		return 0;
+	s.st_ino = layer_ino(rd->lo->l, child);
+	rd->filler(rd->buf, name, &s, 0, 0);
+	return 0;
+}
+
+static int lops_rd_local(struct lops_rd *rd, const char *lp)
+{
+	DIR *d = opendir(lp);
+	struct dirent *de;
+	char child[PATH_MAX];
+	struct stat st;
+	int err = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (lops_child(rd->path, de->d_name, child, sizeof(child)) || layer_hidden(child))
+			continue;
+		if (rd->nlocal == rd->cap) {
+			size_t cap = rd->cap ? rd->cap * 2 : 32;
+			char **v = realloc(rd->local, cap * sizeof(*v));
+			if (!v) {
+				err = -ENOMEM;
+				break;
+			}
+			rd->local = v;
+			rd->cap = cap;
+		}
+		rd->local[rd->nlocal] = strdup(de->d_name);
+		if (!rd->local[rd->nlocal]) {
+			err = -ENOMEM;
+			break;
+		}
+		rd->nlocal++;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		st.st_ino = layer_ino(rd->lo->l, child);
+		rd->filler(rd->buf, de->d_name, &st, 0, 0);
+	}
+	closedir(d);
+	qsort(rd->local, rd->nlocal, sizeof(char *), lops_cmpstr);
+	return err;
+}
+
+static int lops_rd_vm(struct lops_rd *rd)
+{
+	struct lops *lo = rd->lo;
+	char *vp;
+	int err;
+
+	err = layer_dir_get(lo->l, rd->path, lops_rd_remote, rd);
+	if (err != -EAGAIN)
+		return err;
+	vp = lops_vm_path(lo, rd->path);
+	if (!vp)
+		return -ENOMEM;
+	err = layer_listing_new(&rd->listing);
+	if (!err)
+		err = remote_readdir(lo->r, vp, lops_rd_remote, rd);
+	if (!err) {
+		layer_dir_put(lo->l, rd->path, rd->listing);
+	} else {
+		layer_listing_free(rd->listing);
+		if (err == -ENOENT || err == -ENOTDIR)
+			layer_attr_put(lo->l, rd->path, NULL);
+	}
+	rd->listing = NULL;
+	free(vp);
+	return err;
+}
+
+static int lops_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct lops *lo = lops_self();
+	struct lops_rd rd = { .lo = lo, .path = path, .buf = buf, .filler = filler };
+	char lp[PATH_MAX];
+	struct stat st;
+	int local, err;
+
+	err = lops_lookup(lo, path, &st, &local);
+	if (err)
+		return err;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if (local) {
+		err = layer_local_path(lo->l, path, lp, sizeof(lp));
+		if (!err)
+			err = lops_rd_local(&rd, lp);
+		if (err)
+			goto out;
+	}
+	if (lo->r && !lops_local_only(lo, path)) {
+		struct stat rst;
+		/* A local directory the VM lacks (negative cache) has nothing to merge. */
+		if (!local || lops_remote_attr(lo, path, &rst) == 0) {
+			err = lops_rd_vm(&rd);
+			if (local && err)
+				err = 0;	/* offline or gone on the VM: the local side stands */
+		}
+	}
+out:
+	for (size_t i = 0; i < rd.nlocal; i++)
+		free(rd.local[i]);
+	free(rd.local);
+	return err;
+}
+
+static int lops_open_local(struct lops *lo, const char *path, int flags, mode_t mode,
+			   struct lops_file *f)
+{
+	char lp[PATH_MAX];
+	int err = layer_local_path(lo->l, path, lp, sizeof(lp));
+
+	if (err)
+		return err;
+	f->fd = open(lp, (flags & ~(O_NOFOLLOW)) | O_CLOEXEC, mode);
+	return f->fd < 0 ? -errno : 0;
+}
+
+/* Open for reading a file only the VM has: its cached copy, or streamed. */
+static int lops_open_vm(struct lops *lo, const char *path, const struct stat *st,
+			struct lops_file *f)
+{
+	char tmp[PATH_MAX];
+	struct stat dst;
+	char *vp;
+	int err, fd;
+
+	if (!lo->r)
+		return -EIO;
+	if ((uint64_t)st->st_size <= layer_cache_file_max(lo->l)) {
+		fd = layer_cache_open(lo->l, path, st);
+		if (fd >= 0) {
+			f->fd = fd;
+			return 0;
+		}
+		err = lops_download(lo, path, tmp, sizeof(tmp), &dst);
+		if (err)
+			return err;
+		f->fd = open(tmp, O_RDONLY | O_CLOEXEC);
+		if (f->fd < 0) {
+			err = -errno;
+			unlink(tmp);
+			return err;
+		}
+		/* The fd stays valid whatever happens to the name. */
+		if (layer_cache_commit(lo->l, path, tmp, &dst))
+			unlink(tmp);
+		layer_attr_put(lo->l, path, &dst);
+		return 0;
+	}
+	vp = lops_vm_path(lo, path);
+	if (!vp)
+		return -ENOMEM;
+	err = remote_open(lo->r, vp, O_RDONLY, 0, &f->rf);
+	free(vp);
+	return err;
+}
+
+static int lops_open(const char *path, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	int acc = fi->flags & O_ACCMODE, trunc = (fi->flags & O_TRUNC) != 0;
+	int writing = acc != O_RDONLY || trunc, local, err;
+	struct lops_file *f = NULL;
+	struct stat st;
+
+	if (layer_hidden(path))
+		return -ENOENT;
+	err = lops_file_new(lo, path, &f);
+	if (err)
+		return err;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_lookup(lo, path, &st, &local);
+	if (!err && local && !writing)
+		lops_revalidate(lo, path);
+	if (!err && !local && writing)
+		err = lops_copyup(lo, path, trunc);
+	pthread_mutex_unlock(&lo->ns);
+	if (err)
+		goto out;
+	if (local || writing)
+		err = lops_open_local(lo, path, fi->flags & ~(O_CREAT | O_EXCL), 0, f);
+	else
+		err = lops_open_vm(lo, path, &st, f);
+	if (!err && trunc)
+		err = lops_file_changed(lo, f);
+out:
+	if (err) {
+		lops_file_free(lo, f);
+		return err;
+	}
+	fi->fh = (uintptr_t)f;
+	return 0;
+}
+
+static int lops_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = NULL;
+	struct stat st;
+	int local, err;
+
+	if (layer_hidden(path))
+		return -EPERM;
+	err = lops_file_new(lo, path, &f);
+	if (err)
+		return err;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_lookup(lo, path, &st, &local);
+	if (err == 0 && (fi->flags & O_EXCL)) {
+		err = -EEXIST;
+	} else if (err == 0 && !local) {
+		/* open(O_CREAT) of a VM file: an open. */
+		err = lops_copyup(lo, path, (fi->flags & O_TRUNC) != 0);
+	} else if (err == -ENOENT) {
+		err = layer_mkparents(lo->l, path);
+	}
+	if (!err)
+		err = lops_open_local(lo, path, fi->flags | O_CREAT, mode, f);
+	if (!err)
+		err = lops_file_changed(lo, f);
+	if (!err)
+		layer_invalidate(lo->l, path);
+	pthread_mutex_unlock(&lo->ns);
+	if (err) {
+		lops_file_free(lo, f);
+		return err;
+	}
+	fi->fh = (uintptr_t)f;
+	return 0;
+}
+
+static int lops_read(const char *path, char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct lops_file *f = lops_fh(fi);
+	ssize_t n;
+
+	if (f->rf)
+		return (int)remote_pread(f->rf, buf, size, off);
+	n = pread(f->fd, buf, size, off);
+	return n < 0 ? -errno : (int)n;
+}
+
+static int lops_write(const char *path, const char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = lops_fh(fi);
+	ssize_t n;
+	int err;
+
+	if (f->fd < 0)
+		return -EBADF;
+	/*
+	 * DIRTY is journaled before the data lands (a crash never leaves a
+	 * changed file CLEAN), and the generation moves again after it, so a
+	 * flush that raced with this write cannot end CLEAN.
+	 */
+	err = lops_file_changed(lo, f);
+	if (err)
+		return err;
+	n = pwrite(f->fd, buf, size, off);
+	if (n < 0)
+		return -errno;
+	err = lops_file_changed(lo, f);
+	return err ? err : (int)n;
+}
+
+static int lops_flush(const char *path, struct fuse_file_info *fi)
+{
+	return 0;	/* close(2) is local; release tells the flusher */
+}
+
+static int lops_release(const char *path, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = lops_fh(fi);
+	char p[PATH_MAX];
+	int notify = f->written && lops_file_path(lo, f, p, sizeof(p)) == 0;
+
+	lops_file_free(lo, f);
+	if (notify)
+		layer_notify(lo->l, p, LAYER_EV_CLOSED_DIRTY, NULL);
+	return 0;
+}
+
+static int lops_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = lops_fh(fi);
+	enum path_state s;
+	char p[PATH_MAX];
+
+	if (f->fd < 0)
+		return 0;
+	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
+		return -errno;
+	if (lops_file_path(lo, f, p, sizeof(p)) != 0)
+		return 0;
+	if (layer_state(lo->l, p, &s, NULL) == 0 && s == PATH_DIRTY)
+		return layer_fsync(lo->l, p);
+	return 0;
+}
+
+static int lops_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	char lp[PATH_MAX];
+	int err;
+
+	if (fi && lops_fh(fi)->fd >= 0) {
+		struct lops_file *f = lops_fh(fi);
+		err = lops_file_changed(lo, f);
+		if (!err && ftruncate(f->fd, size) < 0)
+			err = -errno;
+		if (!err)
+			err = lops_file_changed(lo, f);
+		return err;
+	}
+	if (!path)
+		return -EBADF;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_copyup(lo, path, size == 0);
+	if (!err)
+		err = layer_local_path(lo->l, path, lp, sizeof(lp));
+	if (!err)
+		err = layer_bump(lo->l, path);
+	if (!err && truncate(lp, size) < 0)
+		err = -errno;
+	pthread_mutex_unlock(&lo->ns);
+	if (!err) {
+		layer_invalidate(lo->l, path);
+		layer_notify(lo->l, path, LAYER_EV_CLOSED_DIRTY, NULL);
+	}
+	return err;
+}
+
+/* Delete @path locally; a whiteout when the VM may still have it. With lo->ns held. */
+static int lops_remove(struct lops *lo, const char *path, int dir)
+{
+	char lp[PATH_MAX];
+	struct stat st;
+	int local, err, remote;
+
+	err = lops_lookup(lo, path, &st, &local);
+	if (err)
+		return err;
+	if (dir && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (!dir && S_ISDIR(st.st_mode))
+		return -EISDIR;
+	remote = !lops_local_only(lo, path) && lops_remote_has(lo, path);
+	if (local) {
+		err = layer_local_path(lo->l, path, lp, sizeof(lp));
+		if (err)
+			return err;
+		if ((dir ? rmdir(lp) : unlink(lp)) < 0)
+			return -errno;
+	}
+	if (remote)
+		err = layer_mark(lo->l, path, PATH_WHITEOUT, NULL);
+	else
+		err = layer_forget(lo->l, path);
+	layer_cache_drop(lo->l, path);
+	layer_invalidate(lo->l, path);
+	return err;
+}
+
+static int lops_unlink(const char *path)
+{
+	struct lops *lo = lops_self();
+	int err;
+
+	if (layer_hidden(path))
+		return -EPERM;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_remove(lo, path, 0);
+	if (!err)
+		lops_files_unlinked(lo, path);
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, path, LAYER_EV_UNLINK, NULL);
+	return err;
+}
+
+static int lops_count_cb(void *buf, const char *name, const struct stat *st, off_t off,
+			 enum fuse_fill_dir_flags flags)
+{
+	if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+		(*(int *)buf)++;
+	return 0;
+}
+
+/* Entries the union shows in directory @path. */
+static int lops_union_count(struct lops *lo, const char *path, int *n)
+{
+	struct lops_rd rd = { .lo = lo, .path = path, .buf = n, .filler = lops_count_cb };
+	char lp[PATH_MAX];
+	struct stat st;
+	int local, err;
+
+	*n = 0;
+	err = lops_lookup(lo, path, &st, &local);
+	if (!err && local) {
+		err = layer_local_path(lo->l, path, lp, sizeof(lp));
+		if (!err)
+			err = lops_rd_local(&rd, lp);
+	}
+	if (!err && lo->r && !lops_local_only(lo, path) &&
+	    (!local || lops_remote_attr(lo, path, &st) == 0)) {
+		err = lops_rd_vm(&rd);
+		if (err == -ENOENT && local)
+			err = 0;
+	}
+	for (size_t i = 0; i < rd.nlocal; i++)
+		free(rd.local[i]);
+	free(rd.local);
+	return err;
+}
+
+static int lops_rmdir(const char *path)
+{
+	struct lops *lo = lops_self();
+	int err, n;
+
+	if (layer_hidden(path))
+		return -EPERM;
+	if (strcmp(path, "/") == 0)
+		return -EBUSY;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_union_count(lo, path, &n);
+	if (!err && n)
+		err = -ENOTEMPTY;
+	if (!err)
+		err = lops_remove(lo, path, 1);
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, path, LAYER_EV_RMDIR, NULL);
+	return err;
+}
+
+static int lops_mkdir(const char *path, mode_t mode)
+{
+	struct lops *lo = lops_self();
+	char lp[PATH_MAX];
+	struct stat st;
+	int err, was_whiteout;
+
+	if (layer_hidden(path))
+		return -EPERM;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_lookup(lo, path, &st, NULL);
+	if (err == 0) {
+		err = -EEXIST;
+		goto out;
+	}
+	if (err != -ENOENT)
+		goto out;
+	was_whiteout = layer_is_whiteout(lo->l, path);
+	err = layer_local_path(lo->l, path, lp, sizeof(lp));
+	if (!err)
+		err = layer_mkparents(lo->l, path);
+	if (!err && mkdir(lp, mode) < 0)
+		err = -errno;
+	if (!err)
+		err = layer_bump(lo->l, path);
+	layer_invalidate(lo->l, path);
+	if (!err && !was_whiteout)
+		layer_attr_put(lo->l, path, NULL);	/* the VM lacks it: no lookups there */
+out:
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, path, LAYER_EV_MKDIR, NULL);
+	return err;
+}
+
+static int lops_symlink(const char *target, const char *path)
+{
+	struct lops *lo = lops_self();
+	char lp[PATH_MAX];
+	struct stat st;
+	int err;
+
+	if (layer_hidden(path))
+		return -EPERM;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_lookup(lo, path, &st, NULL);
+	if (err == 0)
+		err = -EEXIST;
+	else if (err == -ENOENT)
+		err = layer_local_path(lo->l, path, lp, sizeof(lp));
+	if (!err)
+		err = layer_mkparents(lo->l, path);
+	if (!err && symlink(target, lp) < 0)
+		err = -errno;
+	if (!err)
+		err = layer_bump(lo->l, path);
+	layer_invalidate(lo->l, path);
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, path, LAYER_EV_SYMLINK, NULL);
+	return err;
+}
+
+/* 1 when directory @path (local) is only in the layer. */
+static int lops_dir_local_only(struct lops *lo, const char *path)
+{
+	struct stat st;
+
+	if (lops_local_only(lo, path))
+		return 1;
+	if (!lo->r)
+		return 0;
+	return lops_remote_attr(lo, path, &st) == -ENOENT;
+}
+
+static int lops_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct lops *lo = lops_self();
+	char lf[PATH_MAX], lt[PATH_MAX];
+	struct stat sf, st;
+	int lfrom, lto, err, remote_from, n;
+
+	if (layer_hidden(from) || layer_hidden(to))
+		return -EPERM;
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_lookup(lo, from, &sf, &lfrom);
+	if (err)
+		goto out;
+	err = lops_lookup(lo, to, &st, &lto);
+	if (err == 0) {
+		if (flags & RENAME_NOREPLACE)
+			err = -EEXIST;
+		else if (S_ISDIR(st.st_mode) && !S_ISDIR(sf.st_mode))
+			err = -EISDIR;
+		else if (!S_ISDIR(st.st_mode) && S_ISDIR(sf.st_mode))
+			err = -ENOTDIR;
+		else if (S_ISDIR(st.st_mode) && lops_union_count(lo, to, &n) == 0 && n)
+			err = -ENOTEMPTY;
+		if (err)
+			goto out;
+		if (!lto && S_ISDIR(st.st_mode)) {
+			/* An empty VM directory is replaced: whiteout it first. */
+			err = lops_remove(lo, to, 1);
+			if (err)
+				goto out;
+		}
+	} else if (err != -ENOENT) {
+		goto out;
+	}
+	remote_from = !lops_local_only(lo, from) && (!lfrom || lops_remote_has(lo, from));
+	if (S_ISDIR(sf.st_mode)) {
+		if (!lfrom || !lops_dir_local_only(lo, from)) {
+			err = -EXDEV;	/* the VM's directories are not moved */
+			goto out;
+		}
+		remote_from = 0;
+	} else {
+		err = lops_copyup(lo, from, 0);
+		if (err)
+			goto out;
+	}
+	err = layer_local_path(lo->l, from, lf, sizeof(lf));
+	if (!err)
+		err = layer_local_path(lo->l, to, lt, sizeof(lt));
+	if (!err)
+		err = layer_mkparents(lo->l, to);
+	if (!err && rename(lf, lt) < 0)
+		err = -errno;
+	if (err)
+		goto out;
+	/* The entries (and inode numbers) move; @to is a change; @from is gone. */
+	err = journal_rename(layer_journal(lo->l), from, to);
+	if (err == -ENOENT)
+		err = 0;
+	if (!err)
+		err = layer_bump(lo->l, to);
+	if (!err && remote_from)
+		err = layer_mark(lo->l, from, PATH_WHITEOUT, NULL);
+	lops_files_renamed(lo, from, to);
+	layer_cache_drop(lo->l, from);
+	layer_cache_drop(lo->l, to);
+	layer_invalidate(lo->l, from);
+	layer_invalidate(lo->l, to);
+out:
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, from, LAYER_EV_RENAME, to);
+	return err;
+}
+
+static int lops_link(const char *from, const char *to)
+{
+	struct lops *lo = lops_self();
+	char lf[PATH_MAX], lt[PATH_MAX];
+	struct stat st;
+	int err;
+
+	if (layer_hidden(from) || layer_hidden(to))
+		return -EPERM;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_lookup(lo, to, &st, NULL);
+	if (err == 0)
+		err = -EEXIST;
+	else if (err == -ENOENT)
+		err = lops_copyup(lo, from, 0);
+	if (!err)
+		err = layer_local_path(lo->l, from, lf, sizeof(lf));
+	if (!err)
+		err = layer_local_path(lo->l, to, lt, sizeof(lt));
+	if (!err)
+		err = layer_mkparents(lo->l, to);
+	if (!err && link(lf, lt) < 0)
+		err = -errno;
+	if (!err)
+		err = layer_bump(lo->l, to);
+	layer_invalidate(lo->l, to);
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, to, LAYER_EV_CLOSED_DIRTY, NULL);
+	return err;
+}
+
+/* Make @path local (copy-up) for an attribute change; its layer path into @lp. */
+static int lops_attr_prepare(struct lops *lo, const char *path, char *lp, size_t len)
+{
+	int err;
+
+	if (layer_hidden(path))
+		return -EPERM;
+	err = lops_copyup(lo, path, 0);
+	if (!err)
+		err = layer_local_path(lo->l, path, lp, len);
+	if (!err)
+		err = layer_bump(lo->l, path);
+	return err;
+}
+
+static int lops_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+	char lp[PATH_MAX], p[PATH_MAX];
+	int err;
+
+	if (f && f->fd >= 0) {
+		err = lops_file_changed(lo, f);
+		if (!err && fchmod(f->fd, mode) < 0)
+			err = -errno;
+		if (!err && lops_file_path(lo, f, p, sizeof(p)) == 0)
+			layer_notify(lo->l, p, LAYER_EV_CHMOD, NULL);
+		return err;
+	}
+	if (!path)
+		return -EBADF;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_attr_prepare(lo, path, lp, sizeof(lp));
+	if (!err && chmod(lp, mode) < 0)
+		err = -errno;
+	layer_invalidate(lo->l, path);
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, path, LAYER_EV_CHMOD, NULL);
+	return err;
+}
+
+static int lops_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+	char lp[PATH_MAX];
+	int err;
+
+	if (f && f->fd >= 0)
+		return fchown(f->fd, uid, gid) < 0 ? -errno : 0;
+	if (!path)
+		return -EBADF;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_attr_prepare(lo, path, lp, sizeof(lp));
+	if (!err && lchown(lp, uid, gid) < 0)
+		err = -errno;
+	layer_invalidate(lo->l, path);
+	pthread_mutex_unlock(&lo->ns);
+	return err;
+}
+
+static int lops_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+	char lp[PATH_MAX], p[PATH_MAX];
+	int err;
+
+	if (f && f->fd >= 0) {
+		err = lops_file_changed(lo, f);
+		if (!err && futimens(f->fd, tv) < 0)
+			err = -errno;
+		if (!err && lops_file_path(lo, f, p, sizeof(p)) == 0)
+			layer_notify(lo->l, p, LAYER_EV_UTIMES, NULL);
+		return err;
+	}
+	if (!path)
+		return -EBADF;
+	pthread_mutex_lock(&lo->ns);
+	err = lops_attr_prepare(lo, path, lp, sizeof(lp));
+	if (!err && utimensat(AT_FDCWD, lp, tv, AT_SYMLINK_NOFOLLOW) < 0)
+		err = -errno;
+	layer_invalidate(lo->l, path);
+	pthread_mutex_unlock(&lo->ns);
+	if (!err)
+		layer_notify(lo->l, path, LAYER_EV_UTIMES, NULL);
+	return err;
+}
+
+static int lops_statfs(const char *path, struct statvfs *sv)
+{
+	/* Writes land in the layer: its disk is what fills up. */
+	return statvfs(layer_dir(lops_self()->l), sv) < 0 ? -errno : 0;
+}
+
+static void *lops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct lops *lo = lops_self();
+	double t = lo->o ? lo->o->attr_timeout_s : 1.0;
+
+	cfg->use_ino = 1;	/* stable inode numbers (journal_ino): git's index matches */
+	cfg->hard_remove = 1;	/* unlinked open files keep their local fd */
+	cfg->nullpath_ok = 1;	/* handles carry their own path */
+	cfg->entry_timeout = t;
+	cfg->attr_timeout = t;
+	cfg->negative_timeout = 0;
+	cfg->kernel_cache = 0;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	return lo;
+}
+
+static const struct fuse_operations lops_operations = {
+	.init = lops_init,
+	.getattr = lops_getattr,
+	.readlink = lops_readlink,
+	.mkdir = lops_mkdir,
+	.unlink = lops_unlink,
+	.rmdir = lops_rmdir,
+	.symlink = lops_symlink,
+	.rename = lops_rename,
+	.link = lops_link,
+	.chmod = lops_chmod,
+	.chown = lops_chown,
+	.truncate = lops_truncate,
+	.open = lops_open,
+	.read = lops_read,
+	.write = lops_write,
+	.statfs = lops_statfs,
+	.flush = lops_flush,
+	.release = lops_release,
+	.fsync = lops_fsync,
+	.readdir = lops_readdir,
+	.create = lops_create,
+	.utimens = lops_utimens,
+};
+
+const struct fuse_operations *lops_table(void)
+{
+	return &lops_operations;
+}
+
+int lops_new(struct lops **out, struct remote *r, struct layer *l, const struct options *o)
+{
+	struct lops *lo = calloc(1, sizeof(*lo));
+	const char *dir = o && o->dir && *o->dir ? o->dir : ".";
+	size_t n;
+
+	*out = NULL;
+	if (!lo)
+		return -ENOMEM;
+	lo->root = strdup(dir);
+	if (!lo->root) {
+		free(lo);
+		return -ENOMEM;
+	}
+	n = strlen(lo->root);
+	while (n > 0 && lo->root[n - 1] == '/')
+		lo->root[--n] = '\0';
+	lo->r = r;
+	lo->l = l;
+	lo->o = o;
+	pthread_mutex_init(&lo->ns, NULL);
+	pthread_mutex_init(&lo->lock, NULL);
+	*out = lo;
+	return 0;
+}
+
+void lops_free(struct lops *lo)
+{
+	if (!lo)
+		return;
+	while (lo->files)
+		lops_file_free(lo, lo->files);
+	pthread_mutex_destroy(&lo->ns);
+	pthread_mutex_destroy(&lo->lock);
+	free(lo->root);
+	free(lo);
+}
