@@ -132,4 +132,15 @@ unsigned int remote_extensions(struct remote *r);
 /* 1 while the transport is up, 0 while reconnecting. */
 int remote_connected(struct remote *r);
 
+/*
+ * Reconnect hook for the lifecycle: before every redial after a lost
+ * connection (not the first connect), the I/O thread calls @redial, which may
+ * wake the VM and rewrite @host (a NUL-terminated buffer of @hostlen bytes,
+ * holding the current address) and *port. It returns 0, or -errno to count
+ * the attempt as failed (retried after the backoff). @payload is borrowed.
+ */
+void remote_set_redial(struct remote *r,
+		       int (*redial)(void *payload, char *host, size_t hostlen, int *port),
+		       void *payload);
+
 #endif

@@ -1,1 +1,9 @@
 # mk/engine.mk: sources and tests of this area (appends to Makefile.am's variables).
+# The SSH/SFTP engine: transport (ssh), ssh_config (sshconf), codec (sftp),
+# multiplexer (conn) and the filesystem-level operations (remote).
+libwakefs_a_SOURCES += fs/ssh.c fs/ssh.h fs/sshconf.c fs/sshconf.h fs/sftp.c fs/sftp.h \
+	fs/conn.c fs/conn.h fs/remote.c fs/remote.h
+
+noinst_PROGRAMS += tests/tools/remote-cli
+tests_tools_remote_cli_SOURCES = tests/tools/remote-cli.c
+tests_tools_remote_cli_LDADD = libwakefs.a libvmctl.a $(WAKEFS_LIBS)

@@ -1,0 +1,1009 @@
+/*
+ * fs/remote.c: the VM's files in filesystem terms, over fs/conn.c.
+ *
+ * Each operation encodes its request with fs/sftp.c, sends it through the
+ * multiplexer and decodes the reply in the calling thread. Path requests
+ * that only read (stat, readlink, realpath, opening for reading) are marked
+ * idempotent, so a reconnect sends them again; everything else fails with
+ * -EIO when the transport goes away under it. OpenSSH's server reports most
+ * errno values as a generic FAILURE, so after a failure the operations that
+ * POSIX callers check closely (mkdir, rmdir, unlink, symlink, rename) look at
+ * the path once more to return EEXIST, ENOTEMPTY, EISDIR or ENOTDIR.
+ *
+ * Large reads and writes are split into chunks of the server's limits and
+ * kept many in flight (REMOTE_WINDOW bytes); a handle read sequentially keeps
+ * a read-ahead window of chunks in flight between calls (struct remote_ra).
+ */
+#include "remote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "sftp.h"
+#include "sshconf.h"
+
+/* Bytes of READ or WRITE requests kept in flight for one call. */
+#define REMOTE_WINDOW (4u * 1024 * 1024)
+#define REMOTE_NAME_MAX 255
+
+struct remote {
+	struct conn *conn;
+};
+
+struct remote_file {
+	struct remote *r;
+	unsigned char handle[256];
+	size_t hlen;
+	unsigned int gen;	/* the session the handle belongs to */
+};
+
+/* --- helpers ------------------------------------------------------------------ */
+
+static int remote_check_path(const char *path)
+{
+	const char *p = path, *slash;
+	size_t n;
+
+	if (!path)
+		return -EINVAL;
+	if (strlen(path) >= 4096)
+		return -ENAMETOOLONG;
+	while (*p) {
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n > REMOTE_NAME_MAX)
+			return -ENAMETOOLONG;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	return 0;
+}
+
+/*
+ * Check a reply's type: 0 if it is @want, else the errno of a STATUS reply
+ * (a STATUS OK where @want is another type is a protocol error: -EIO).
+ */
+static int remote_reply(const unsigned char *p, size_t len, int want)
+{
+	uint8_t type;
+	uint32_t id, code;
+	int err;
+
+	if (sftp_dec_header(p, len, &type, &id))
+		return -EIO;
+	if (type == want)
+		return 0;
+	if (type != SSH_FXP_STATUS || sftp_dec_status(p, len, &code))
+		return -EIO;
+	err = sftp_status_errno(code);
+	return err ? err : -EIO;
+}
+
+/* Send the request in @b and wait for a STATUS; returns its errno. */
+static int remote_status_call(struct remote *r, struct sftp_buf *b, uint32_t id,
+			      unsigned int flags, unsigned int gen)
+{
+	unsigned char *p;
+	size_t len;
+	uint32_t code;
+	int err;
+
+	err = conn_call(r->conn, b, id, flags, gen, &p, &len);
+	if (err)
+		return err;
+	err = sftp_dec_status(p, len, &code) ? -EIO : sftp_status_errno(code);
+	free(p);
+	return err;
+}
+
+/* --- attributes ------------------------------------------------------------------ */
+
+static int remote_attrs_reply(unsigned char *p, size_t len, struct stat *st)
+{
+	struct sftp_attrs a;
+	int err = remote_reply(p, len, SSH_FXP_ATTRS);
+
+	if (!err)
+		err = sftp_dec_attrs(p, len, &a) ? -EIO : 0;
+	if (!err)
+		sftp_attrs_to_stat(&a, st);
+	free(p);
+	return err;
+}
+
+static int remote_stat_type(struct remote *r, int type, const char *path, struct stat *st)
+{
+	struct sftp_buf b;
+	unsigned char *p;
+	size_t len;
+	uint32_t id = conn_next_id(r->conn);
+	int err = remote_check_path(path);
+
+	if (err)
+		return err;
+	sftp_buf_init(&b);
+	sftp_enc_path(&b, type, id, path);
+	err = conn_call(r->conn, &b, id, CONN_IDEMPOTENT, 0, &p, &len);
+	if (err)
+		return err;
+	return remote_attrs_reply(p, len, st);
+}
+
+int remote_stat(struct remote *r, const char *path, struct stat *st)
+{
+	return remote_stat_type(r, SSH_FXP_STAT, path, st);
+}
+
+int remote_lstat(struct remote *r, const char *path, struct stat *st)
+{
+	return remote_stat_type(r, SSH_FXP_LSTAT, path, st);
+}
+
+static int remote_setstat(struct remote *r, const char *path, const struct sftp_attrs *a)
+{
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(r->conn);
+	int err = remote_check_path(path);
+
+	if (err)
+		return err;
+	sftp_buf_init(&b);
+	sftp_enc_path_attrs(&b, SSH_FXP_SETSTAT, id, path, a);
+	/* Setting absolute values is idempotent. */
+	return remote_status_call(r, &b, id, CONN_IDEMPOTENT, 0);
+}
+
+int remote_chmod(struct remote *r, const char *path, mode_t mode)
+{
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_PERMISSIONS, .perm = mode & 07777 };
+
+	return remote_setstat(r, path, &a);
+}
+
+int remote_chown(struct remote *r, const char *path, uid_t uid, gid_t gid)
+{
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_UIDGID, .uid = uid, .gid = gid };
+	struct stat st;
+	int err;
+
+	if (uid == (uid_t)-1 || gid == (gid_t)-1) {
+		err = remote_lstat(r, path, &st);
+		if (err)
+			return err;
+		if (uid == (uid_t)-1)
+			a.uid = st.st_uid;
+		if (gid == (gid_t)-1)
+			a.gid = st.st_gid;
+	}
+	return remote_setstat(r, path, &a);
+}
+
+int remote_truncate(struct remote *r, const char *path, off_t size)
+{
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_SIZE, .size = (uint64_t)size };
+
+	if (size < 0)
+		return -EINVAL;
+	return remote_setstat(r, path, &a);
+}
+
+int remote_utimes(struct remote *r, const char *path, time_t atime, time_t mtime)
+{
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_ACMODTIME,
+				.atime = (uint32_t)atime,
+				.mtime = (uint32_t)mtime };
+
+	return remote_setstat(r, path, &a);
+}
+
+int remote_statvfs(struct remote *r, const char *path, struct statvfs *sv)
+{
+	struct sftp_buf b;
+	unsigned char *p;
+	size_t len;
+	uint32_t id;
+	int err = remote_check_path(path);
+
+	if (err)
+		return err;
+	if (!(conn_extensions(r->conn) & SFTP_EXT_STATVFS)) {
+		/* What sshfs reports without the extension: big, empty, unknown. */
+		memset(sv, 0, sizeof(*sv));
+		sv->f_bsize = sv->f_frsize = 4096;
+		sv->f_blocks = sv->f_bfree = sv->f_bavail = 1000ULL * 1024 * 1024 * 1024 / 4096;
+		sv->f_files = sv->f_ffree = sv->f_favail = 1000000000;
+		sv->f_namemax = REMOTE_NAME_MAX;
+		return 0;
+	}
+	id = conn_next_id(r->conn);
+	sftp_buf_init(&b);
+	sftp_enc_statvfs(&b, id, path);
+	err = conn_call(r->conn, &b, id, CONN_IDEMPOTENT, 0, &p, &len);
+	if (err)
+		return err;
+	err = remote_reply(p, len, SSH_FXP_EXTENDED_REPLY);
+	if (!err && sftp_dec_statvfs(p, len, sv))
+		err = -EIO;
+	free(p);
+	return err;
+}
+
+/* --- directories ----------------------------------------------------------------- */
+
+static int remote_open_handle(struct remote *r, struct sftp_buf *b, uint32_t id, unsigned int flags,
+			      struct remote_file **out)
+{
+	struct remote_file *f;
+	const unsigned char *h;
+	unsigned char *p;
+	size_t len, hlen;
+	unsigned int gen = conn_gen(r->conn);
+	int err;
+
+	*out = NULL;
+	err = conn_call(r->conn, b, id, flags, 0, &p, &len);
+	if (err)
+		return err;
+	err = remote_reply(p, len, SSH_FXP_HANDLE);
+	if (!err && sftp_dec_handle(p, len, &h, &hlen))
+		err = -EIO;
+	if (!err) {
+		f = calloc(1, sizeof(*f));
+		if (!f) {
+			err = -ENOMEM;	/* the handle stays open until the session ends */
+		} else {
+			f->r = r;
+			memcpy(f->handle, h, hlen);
+			f->hlen = hlen;
+			/* A reply that raced a reconnect is stale: the handle must not be used. */
+			f->gen = conn_gen(r->conn) == gen ? gen : (unsigned int)-1;
+			*out = f;
+		}
+	}
+	free(p);
+	return err;
+}
+
+static int remote_close_handle(struct remote_file *f)
+{
+	struct sftp_buf b;
+	uint32_t id;
+
+	if (f->gen != conn_gen(f->r->conn))
+		return -EIO;	/* that session and its handles are gone */
+	id = conn_next_id(f->r->conn);
+	sftp_buf_init(&b);
+	sftp_enc_handle(&b, SSH_FXP_CLOSE, id, f->handle, f->hlen);
+	return remote_status_call(f->r, &b, id, 0, f->gen);
+}
+
+/* Returns 1 at end of directory, 0 after a batch, or -errno (or the callback's value). */
+static int remote_readdir_batch(struct remote_file *d, remote_dirent_cb cb, void *payload)
+{
+	struct sftp_buf b;
+	struct sftp_attrs a;
+	struct stat st;
+	unsigned char *p;
+	size_t len, pos;
+	uint32_t id = conn_next_id(d->r->conn), count, i;
+	char name[REMOTE_NAME_MAX * 4 + 1];
+	int err;
+
+	sftp_buf_init(&b);
+	sftp_enc_handle(&b, SSH_FXP_READDIR, id, d->handle, d->hlen);
+	err = conn_call(d->r->conn, &b, id, 0, d->gen, &p, &len);
+	if (err)
+		return err;
+	err = remote_reply(p, len, SSH_FXP_NAME);
+	if (err == -ENODATA) {
+		err = 1;
+		goto out;
+	}
+	if (err)
+		goto out;
+	err = sftp_dec_name(p, len, &count, &pos) ? -EIO : 0;
+	for (i = 0; i < count && !err; i++) {
+		err = sftp_dec_name_next(p, len, &pos, name, sizeof(name), &a);
+		if (err == -ENAMETOOLONG) {
+			err = 0;	/* not representable here; skip it */
+			continue;
+		}
+		if (err) {
+			err = -EIO;
+			break;
+		}
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/'))
+			continue;
+		sftp_attrs_to_stat(&a, &st);
+		err = cb(name, &st, payload);
+	}
+out:
+	free(p);
+	return err;
+}
+
+int remote_readdir(struct remote *r, const char *path, remote_dirent_cb cb, void *payload)
+{
+	struct remote_file *d = NULL;
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(r->conn);
+	int err = remote_check_path(path);
+
+	if (err)
+		return err;
+	sftp_buf_init(&b);
+	sftp_enc_path(&b, SSH_FXP_OPENDIR, id, path);
+	err = remote_open_handle(r, &b, id, CONN_IDEMPOTENT, &d);
+	if (err)
+		return err;
+	while ((err = remote_readdir_batch(d, cb, payload)) == 0)
+		;
+	if (err == 1)
+		err = 0;
+	remote_close_handle(d);
+	free(d);
+	return err;
+}
+
+/* --- files ------------------------------------------------------------------------- */
+
+int remote_open(struct remote *r, const char *path, int flags, mode_t mode, struct remote_file **out)
+{
+	struct sftp_attrs a = { 0 };
+	struct sftp_buf b;
+	uint32_t pflags = 0, id;
+	unsigned int cflags = 0;
+	int err = remote_check_path(path);
+
+	*out = NULL;
+	if (err)
+		return err;
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		pflags = SSH_FXF_READ;
+		break;
+	case O_WRONLY:
+		pflags = SSH_FXF_WRITE;
+		break;
+	default:
+		pflags = SSH_FXF_READ | SSH_FXF_WRITE;
+		break;
+	}
+	if (flags & O_CREAT) {
+		pflags |= SSH_FXF_CREAT;
+		a.flags = SSH_FILEXFER_ATTR_PERMISSIONS;
+		a.perm = mode & 07777;
+	}
+	if (flags & O_EXCL)
+		pflags |= SSH_FXF_EXCL;
+	if (flags & O_TRUNC)
+		pflags |= SSH_FXF_TRUNC;
+	if (flags & O_APPEND)
+		pflags |= SSH_FXF_APPEND;
+	if (!(flags & (O_CREAT | O_TRUNC)))
+		cflags = CONN_IDEMPOTENT;
+	id = conn_next_id(r->conn);
+	sftp_buf_init(&b);
+	sftp_enc_open(&b, id, path, pflags, &a);
+	err = remote_open_handle(r, &b, id, cflags, out);
+	if (err == -EIO && (flags & O_CREAT) && (flags & O_EXCL)) {
+		struct stat st;
+
+		if (remote_lstat(r, path, &st) == 0)
+			err = -EEXIST;
+	}
+	return err;
+}
+
+/* Decode one READ reply into @dst; returns the byte count, 0 at EOF, or -errno. */
+static ssize_t remote_read_reply(unsigned char *p, size_t len, void *dst, size_t want)
+{
+	const unsigned char *data;
+	size_t dlen;
+	ssize_t n;
+	int err;
+
+	err = remote_reply(p, len, SSH_FXP_DATA);
+	if (err == -ENODATA)
+		n = 0;
+	else if (err)
+		n = err;
+	else if (sftp_dec_data(p, len, &data, &dlen) || dlen > want)
+		n = -EIO;
+	else {
+		memcpy(dst, data, dlen);
+		n = (ssize_t)dlen;
+	}
+	free(p);
+	return n;
+}
+
+static int remote_submit_read(struct remote_file *f, uint64_t off, uint32_t len, struct conn_req **q)
+{
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(f->r->conn);
+
+	sftp_buf_init(&b);
+	sftp_enc_read(&b, id, f->handle, f->hlen, off, len);
+	return conn_submit(f->r->conn, &b, id, 0, f->gen, q);
+}
+
+/*
+ * Read [off, off+len) with up to REMOTE_WINDOW bytes of requests in flight.
+ * Returns the bytes read before the first short chunk (end of file, or a
+ * server that returned less: the caller asks again for the rest).
+ */
+static ssize_t remote_read_window(struct remote_file *f, unsigned char *buf, size_t len, off_t off)
+{
+	size_t chunk = conn_max_read(f->r->conn);
+	size_t n = (len + chunk - 1) / chunk, maxq = REMOTE_WINDOW / chunk, head = 0, tail = 0;
+	struct conn_req **q;
+	unsigned char *p;
+	size_t plen, want, total = 0;
+	ssize_t got;
+	int err = 0, stop = 0;
+
+	if (maxq < 1)
+		maxq = 1;
+	q = calloc(n ? n : 1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	while (tail < n) {
+		while (!stop && head < n && head - tail < maxq) {
+			want = head == n - 1 ? len - head * chunk : chunk;
+			err = remote_submit_read(f, (uint64_t)off + head * chunk, (uint32_t)want, &q[head]);
+			if (err) {
+				stop = 1;
+				break;
+			}
+			head++;
+		}
+		if (tail == head)
+			break;
+		want = tail == n - 1 ? len - tail * chunk : chunk;
+		err = conn_wait(f->r->conn, q[tail], &p, &plen);
+		got = err ? err : remote_read_reply(p, plen, buf + tail * chunk, want);
+		tail++;
+		if (stop)
+			continue;	/* only collecting what is in flight */
+		if (got < 0) {
+			err = (int)got;
+			stop = 1;
+		} else {
+			total += (size_t)got;
+			if ((size_t)got < want)
+				stop = 1;
+		}
+	}
+	free(q);
+	if (total == 0 && err)
+		return err;
+	return (ssize_t)total;
+}
+
+ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
+{
+	size_t total = 0;
+	ssize_t n;
+
+	if (off < 0)
+		return -EINVAL;
+	if (f->gen != conn_gen(f->r->conn))
+		return -EIO;
+	while (total < len) {
+		n = remote_read_window(f, (unsigned char *)buf + total, len - total,
+				       off + (off_t)total);
+		if (n < 0)
+			return total ? (ssize_t)total : n;
+		if (n == 0)
+			break;
+		total += (size_t)n;
+	}
+	return (ssize_t)total;
+}
+
+static int remote_submit_write(struct remote_file *f, uint64_t off, const void *data, uint32_t len,
+			       struct conn_req **q)
+{
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(f->r->conn);
+
+	sftp_buf_init(&b);
+	sftp_enc_write(&b, id, f->handle, f->hlen, off, data, len);
+	return conn_submit(f->r->conn, &b, id, 0, f->gen, q);
+}
+
+static int remote_status_wait(struct remote *r, struct conn_req *q)
+{
+	unsigned char *p;
+	size_t len;
+	uint32_t code;
+	int err;
+
+	err = conn_wait(r->conn, q, &p, &len);
+	if (err)
+		return err;
+	err = sftp_dec_status(p, len, &code) ? -EIO : sftp_status_errno(code);
+	free(p);
+	return err;
+}
+
+ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t off)
+{
+	size_t chunk = conn_max_write(f->r->conn);
+	size_t n = (len + chunk - 1) / chunk, maxq = REMOTE_WINDOW / chunk, head = 0, tail = 0, want;
+	struct conn_req **q;
+	int err = 0, e;
+
+	if (off < 0)
+		return -EINVAL;
+	if (f->gen != conn_gen(f->r->conn))
+		return -EIO;
+	if (len == 0)
+		return 0;
+	if (maxq < 1)
+		maxq = 1;
+	q = calloc(n, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	while (tail < n) {
+		while (!err && head < n && head - tail < maxq) {
+			want = head == n - 1 ? len - head * chunk : chunk;
+			err = remote_submit_write(f, (uint64_t)off + head * chunk,
+						  (const unsigned char *)buf + head * chunk,
+						  (uint32_t)want, &q[head]);
+			if (err)
+				break;
+			head++;
+		}
+		if (tail == head)
+			break;
+		e = remote_status_wait(f->r, q[tail++]);
+		if (e && !err)
+			err = e;
+	}
+	free(q);
+	return err ? err : (ssize_t)len;
+}
+
+int remote_fstat(struct remote_file *f, struct stat *st)
+{
+	struct sftp_buf b;
+	unsigned char *p;
+	size_t len;
+	uint32_t id = conn_next_id(f->r->conn);
+	int err;
+
+	sftp_buf_init(&b);
+	sftp_enc_handle(&b, SSH_FXP_FSTAT, id, f->handle, f->hlen);
+	err = conn_call(f->r->conn, &b, id, 0, f->gen, &p, &len);
+	if (err)
+		return err;
+	return remote_attrs_reply(p, len, st);
+}
+
+int remote_ftruncate(struct remote_file *f, off_t size)
+{
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_SIZE, .size = (uint64_t)size };
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(f->r->conn);
+
+	if (size < 0)
+		return -EINVAL;
+	sftp_buf_init(&b);
+	sftp_enc_fsetstat(&b, id, f->handle, f->hlen, &a);
+	return remote_status_call(f->r, &b, id, 0, f->gen);
+}
+
+int remote_fsync(struct remote_file *f)
+{
+	struct sftp_buf b;
+	uint32_t id;
+
+	if (!(conn_extensions(f->r->conn) & SFTP_EXT_FSYNC))
+		return -ENOTSUP;
+	id = conn_next_id(f->r->conn);
+	sftp_buf_init(&b);
+	sftp_enc_fsync(&b, id, f->handle, f->hlen);
+	return remote_status_call(f->r, &b, id, 0, f->gen);
+}
+
+int remote_close(struct remote_file *f)
+{
+	int err;
+
+	if (!f)
+		return 0;
+	err = remote_close_handle(f);
+	free(f);
+	return err;
+}
+
+/* --- namespace ---------------------------------------------------------------------- */
+
+/* After a generic failure, is @path there (and is it a directory)? */
+static int remote_probe(struct remote *r, const char *path, int *isdir)
+{
+	struct stat st;
+	int err = remote_lstat(r, path, &st);
+
+	if (!err && isdir)
+		*isdir = S_ISDIR(st.st_mode);
+	return err;
+}
+
+static int remote_path_status(struct remote *r, int type, const char *path)
+{
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(r->conn);
+	int err = remote_check_path(path);
+
+	if (err)
+		return err;
+	sftp_buf_init(&b);
+	sftp_enc_path(&b, type, id, path);
+	return remote_status_call(r, &b, id, 0, 0);
+}
+
+int remote_mkdir(struct remote *r, const char *path, mode_t mode)
+{
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_PERMISSIONS, .perm = mode & 07777 };
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(r->conn);
+	int err = remote_check_path(path);
+
+	if (err)
+		return err;
+	sftp_buf_init(&b);
+	sftp_enc_path_attrs(&b, SSH_FXP_MKDIR, id, path, &a);
+	err = remote_status_call(r, &b, id, 0, 0);
+	if (err == -EIO && remote_probe(r, path, NULL) == 0)
+		err = -EEXIST;
+	return err;
+}
+
+int remote_rmdir(struct remote *r, const char *path)
+{
+	int err = remote_path_status(r, SSH_FXP_RMDIR, path), isdir = 0;
+
+	if ((err == -EIO || err == -ENOENT) && remote_probe(r, path, &isdir) == 0)
+		err = isdir ? -ENOTEMPTY : -ENOTDIR;
+	return err;
+}
+
+int remote_unlink(struct remote *r, const char *path)
+{
+	int err = remote_path_status(r, SSH_FXP_REMOVE, path), isdir = 0;
+
+	if ((err == -EIO || err == -EACCES) && remote_probe(r, path, &isdir) == 0 && isdir)
+		err = -EISDIR;
+	return err;
+}
+
+static int remote_two_paths(struct remote *r, int (*enc)(struct sftp_buf *, uint32_t, const char *,
+							  const char *),
+			    const char *a, const char *b2)
+{
+	struct sftp_buf b;
+	uint32_t id = conn_next_id(r->conn);
+	int err = remote_check_path(a);
+
+	if (!err)
+		err = remote_check_path(b2);
+	if (err)
+		return err;
+	sftp_buf_init(&b);
+	enc(&b, id, a, b2);
+	return remote_status_call(r, &b, id, 0, 0);
+}
+
+/* Why a rename failed, when the server only said FAILURE. */
+static int remote_rename_errno(struct remote *r, const char *from, const char *to, int err)
+{
+	int fdir = 0, tdir = 0;
+
+	if (err != -EIO)
+		return err;
+	if (remote_probe(r, from, &fdir))
+		return -ENOENT;
+	if (remote_probe(r, to, &tdir) == 0) {
+		if (fdir && !tdir)
+			return -ENOTDIR;
+		if (!fdir && tdir)
+			return -EISDIR;
+		if (fdir && tdir)
+			return -ENOTEMPTY;
+	}
+	return err;
+}
+
+int remote_rename(struct remote *r, const char *from, const char *to, unsigned int flags)
+{
+	int err;
+
+	if (flags & ~(unsigned int)RENAME_NOREPLACE)
+		return -EINVAL;
+	if (flags & RENAME_NOREPLACE) {
+		/* Plain SFTP RENAME never replaces (OpenSSH: link + unlink, or stat + rename). */
+		if (remote_probe(r, to, NULL) == 0)
+			return -EEXIST;
+		err = remote_two_paths(r, sftp_enc_rename, from, to);
+		if (err == -EIO && remote_probe(r, to, NULL) == 0 && remote_probe(r, from, NULL) == 0)
+			return -EEXIST;
+		return remote_rename_errno(r, from, to, err);
+	}
+	if (conn_extensions(r->conn) & SFTP_EXT_POSIX_RENAME) {
+		err = remote_two_paths(r, sftp_enc_posix_rename, from, to);
+		return remote_rename_errno(r, from, to, err);
+	}
+	/* No posix-rename: remove the target first (not atomic). */
+	err = remote_two_paths(r, sftp_enc_rename, from, to);
+	if (err == -EIO && remote_probe(r, from, NULL) == 0 && remote_probe(r, to, NULL) == 0) {
+		err = remote_unlink(r, to);
+		if (err == -EISDIR)
+			err = remote_rmdir(r, to);
+		if (!err)
+			err = remote_two_paths(r, sftp_enc_rename, from, to);
+	}
+	return remote_rename_errno(r, from, to, err);
+}
+
+int remote_symlink(struct remote *r, const char *target, const char *linkpath)
+{
+	int err;
+
+	if (!target || strlen(target) >= 4096)
+		return -ENAMETOOLONG;
+	err = remote_two_paths(r, sftp_enc_symlink, target, linkpath);
+	if (err == -EIO && remote_probe(r, linkpath, NULL) == 0)
+		err = -EEXIST;
+	return err;
+}
+
+int remote_link(struct remote *r, const char *from, const char *to)
+{
+	int err, isdir = 0;
+
+	if (!(conn_extensions(r->conn) & SFTP_EXT_HARDLINK))
+		return -ENOTSUP;
+	err = remote_two_paths(r, sftp_enc_hardlink, from, to);
+	if (err == -EIO && remote_probe(r, to, NULL) == 0)
+		err = -EEXIST;
+	else if (err == -EIO && remote_probe(r, from, &isdir) == 0 && isdir)
+		err = -EPERM;
+	return err;
+}
+
+int remote_readlink(struct remote *r, const char *path, char *buf, size_t size)
+{
+	struct sftp_buf b;
+	struct sftp_attrs a;
+	unsigned char *p;
+	size_t len, pos;
+	uint32_t id = conn_next_id(r->conn), count;
+	char *name;
+	int err = remote_check_path(path);
+
+	if (err)
+		return err;
+	if (size == 0)
+		return -EINVAL;
+	sftp_buf_init(&b);
+	sftp_enc_path(&b, SSH_FXP_READLINK, id, path);
+	err = conn_call(r->conn, &b, id, CONN_IDEMPOTENT, 0, &p, &len);
+	if (err)
+		return err;
+	name = malloc(len + 1);
+	err = remote_reply(p, len, SSH_FXP_NAME);
+	if (!err && !name)
+		err = -ENOMEM;
+	if (!err && (sftp_dec_name(p, len, &count, &pos) || count != 1 ||
+		     sftp_dec_name_next(p, len, &pos, name, len + 1, &a)))
+		err = -EIO;
+	if (!err)
+		snprintf(buf, size, "%s", name);
+	free(name);
+	free(p);
+	return err;
+}
+
+/* --- whole files --------------------------------------------------------------------- */
+
+int remote_download(struct remote *r, const char *path, int fd, struct stat *st)
+{
+	struct remote_file *f = NULL;
+	size_t bufsz = REMOTE_WINDOW;
+	unsigned char *buf = NULL;
+	off_t off = 0;
+	ssize_t n, w;
+	int err;
+
+	err = remote_open(r, path, O_RDONLY, 0, &f);
+	if (err)
+		return err;
+	err = remote_fstat(f, st);
+	if (err)
+		goto out;
+	buf = malloc(bufsz);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		n = remote_pread(f, buf, bufsz, off);
+		if (n < 0) {
+			err = (int)n;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		for (w = 0; w < n;) {
+			ssize_t k = pwrite(fd, buf + w, (size_t)(n - w), off + w);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				err = -errno;
+				goto out;
+			}
+			w += k;
+		}
+		off += n;
+	}
+	if (ftruncate(fd, off) < 0)
+		err = -errno;
+out:
+	free(buf);
+	if (f) {
+		int e = remote_close(f);
+
+		if (!err)
+			err = e;
+	}
+	return err;
+}
+
+int remote_upload(struct remote *r, int fd, const char *path, mode_t mode)
+{
+	struct remote_file *f = NULL;
+	size_t bufsz = REMOTE_WINDOW;
+	unsigned char *buf = NULL;
+	off_t off = 0;
+	ssize_t n, w;
+	int err;
+
+	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
+	if (err)
+		return err;
+	buf = malloc(bufsz);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		n = pread(fd, buf, bufsz, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		w = remote_pwrite(f, buf, (size_t)n, off);
+		if (w < 0) {
+			err = (int)w;
+			goto out;
+		}
+		off += n;
+	}
+out:
+	free(buf);
+	if (f) {
+		int e = remote_close(f);
+
+		if (!err)
+			err = e;
+	}
+	return err;
+}
+
+/* --- the session ---------------------------------------------------------------------- */
+
+int remote_exec(struct remote *r, const char *cmd, size_t max, int timeout_ms, char **out,
+		size_t *outlen, int *status)
+{
+	return conn_exec(r->conn, cmd, max, timeout_ms, out, outlen, status);
+}
+
+unsigned int remote_extensions(struct remote *r)
+{
+	return conn_extensions(r->conn);	/* enum sftp_ext has enum remote_ext's values */
+}
+
+int remote_connected(struct remote *r)
+{
+	return conn_connected(r->conn);
+}
+
+void remote_set_redial(struct remote *r, int (*redial)(void *payload, char *host, size_t hostlen,
+						       int *port),
+		       void *payload)
+{
+	conn_set_redial(r->conn, redial, payload);
+}
+
+int remote_new(struct remote **out, const struct remote_opts *o, char *err, size_t errlen)
+{
+	struct ssh_params sp;
+	struct sshconf sc;
+	struct remote *r = NULL;
+	char *kh = NULL, *id = NULL;
+	int rc, i;
+
+	*out = NULL;
+	if (errlen)
+		err[0] = '\0';
+	if (!o->host || !*o->host) {
+		snprintf(err, errlen, "no host given");
+		return -EINVAL;
+	}
+	rc = sshconf_resolve(o->host, o->ssh_config, &sc, err, errlen);
+	if (rc)
+		return rc;
+	memset(&sp, 0, sizeof(sp));
+	sp.name = o->host;
+	sp.host = sc.hostname;
+	sp.port = o->port > 0 ? o->port : sc.port > 0 ? sc.port : 22;
+	sp.user = o->user ? o->user : sc.user;
+	sp.use_agent = 1;
+	if (o->identity) {
+		id = sshconf_expand(o->identity);
+		sp.identities[0] = id;
+		sp.nidentities = 1;
+	} else {
+		for (i = 0; i < sc.nidentities && i < SSH_MAX_IDENTITIES; i++)
+			sp.identities[i] = sc.identities[i];
+		sp.nidentities = i;
+	}
+	kh = sshconf_expand(o->known_hosts ? o->known_hosts
+					   : sc.known_hosts ? sc.known_hosts : "~/.ssh/known_hosts");
+	sp.known_hosts = kh;
+	sp.host_key_alias = o->host_key_alias ? o->host_key_alias : sc.host_key_alias;
+	sp.accept_new_hostkey = o->accept_new_hostkey;
+	sp.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 15000;
+	sp.keepalive_s = o->keepalive_s > 0 ? o->keepalive_s : 15;
+	r = calloc(1, sizeof(*r));
+	if (!r || !kh || (o->identity && !id)) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = conn_new(&r->conn, &sp, o->request_timeout_ms > 0 ? o->request_timeout_ms : 60000, err,
+		      errlen);
+	if (rc)
+		goto out;
+	*out = r;
+	r = NULL;
+out:
+	free(r);
+	free(kh);
+	free(id);
+	sshconf_release(&sc);
+	return rc;
+}
+
+void remote_free(struct remote *r)
+{
+	if (!r)
+		return;
+	conn_free(r->conn);
+	free(r);
+}
