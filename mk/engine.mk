@@ -7,3 +7,5 @@ libwakefs_a_SOURCES += fs/ssh.c fs/ssh.h fs/sshconf.c fs/sshconf.h fs/sftp.c fs/
 noinst_PROGRAMS += tests/tools/remote-cli
 tests_tools_remote_cli_SOURCES = tests/tools/remote-cli.c
 tests_tools_remote_cli_LDADD = libwakefs.a libvmctl.a $(WAKEFS_LIBS)
+
+INTEGRATION_TESTS += tests/integration/t-engine-login.sh
