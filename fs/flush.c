@@ -785,6 +785,24 @@ static void *flush_worker(void *arg)
 
 /* --- the layer's callbacks --------------------------------------------------- */
 
+/*
+ * After a rename, @to's entry carries the base version of the source, which
+ * says nothing about the VM's file at @to: forget it, so that replacing @to
+ * (an editor's "write a temporary, rename over") is not taken for a conflict.
+ */
+static void flush_renamed(struct flusher *f, const char *to)
+{
+	static const struct version none = { 0, 0, 0 };
+	enum path_state state;
+	struct version base;
+	enum policy_verdict v;
+
+	if (policy_decide(f->p, to, &v) || v == POLICY_NEVER)
+		return;
+	if (layer_state(f->l, to, &state, &base) == 0 && state == PATH_DIRTY && base.valid)
+		layer_mark(f->l, to, PATH_DIRTY, &none);
+}
+
 static void flush_on_event(void *payload, const char *path, int event, const char *to)
 {
 	struct flusher *f = payload;
@@ -792,6 +810,8 @@ static void flush_on_event(void *payload, const char *path, int event, const cha
 
 	if (event == LAYER_EV_UNLINK || event == LAYER_EV_RMDIR || event == LAYER_EV_MKDIR)
 		delay = delay / 4;
+	if (event == LAYER_EV_RENAME && to)
+		flush_renamed(f, to);
 	pthread_mutex_lock(&f->lock);
 	flush_enqueue_locked(f, path, delay, 0);
 	if (event == LAYER_EV_RENAME && to)

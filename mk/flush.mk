@@ -5,3 +5,9 @@ UNIT_TESTS += tests/unit/check_policy
 tests_unit_check_policy_SOURCES = tests/unit/check_policy.c
 tests_unit_check_policy_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_policy_LDADD = $(UNIT_LIBS)
+
+noinst_PROGRAMS += tests/tools/flush-drive
+tests_tools_flush_drive_SOURCES = tests/tools/flush-drive.c
+tests_tools_flush_drive_LDADD = libwakefs.a libvmctl.a $(WAKEFS_LIBS)
+EXTRA_DIST += tests/tools/flush-lib.sh
+INTEGRATION_TESTS += tests/integration/t-flush-basic.sh
