@@ -12,3 +12,7 @@ vmctl/azure-template.h: $(top_srcdir)/scripts/azure-vm.json
 		{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } \
 		END { print ";" }' $(top_srcdir)/scripts/azure-vm.json > $@.tmp && mv $@.tmp $@
 vmctl/azure.$(OBJEXT): vmctl/azure-template.h
+
+# The fake Azure (ARM + token service + IMDS) and the fake Azure CLI.
+EXTRA_DIST += tests/fake-arm/fake_arm.py tests/fake-arm/fake-arm.sh tests/fake-arm/az
+INTEGRATION_TESTS += tests/integration/t-vmctl-lifecycle.sh tests/integration/t-vmctl-retries.sh

@@ -144,8 +144,12 @@ static int auth_service_principal(struct auth *a, const char *tenant, const char
 	req.ca_bundle = a->ca_bundle;
 	rc = http_request(&req, &r, err);
 	if (rc) {
-		rc = vm_error_set(err, VM_EAUTH, 0, err ? err->code : "",
-				  "service principal sign-in failed: %s", err ? err->message : "");
+		struct vm_error tmp = { 0 };
+
+		if (err)
+			tmp = *err;
+		rc = vm_error_set(err, VM_EAUTH, 0, tmp.code, "service principal sign-in failed: %s",
+				  tmp.message);
 		goto out;
 	}
 	if (r.status != 200) {

@@ -252,9 +252,13 @@ static void vm_clear(struct vm_error *err)
 /* Every failure leaves a message, whatever the provider did. */
 static int vm_done(struct vm *vm, const char *what, int rc, struct vm_error *err)
 {
-	if (rc && err && !err->message[0])
-		vm_error_set(err, rc, err->http_status, err->code, "%s '%s' failed: %s", what,
+	if (rc && err && !err->message[0]) {
+		char code[sizeof(err->code)];
+
+		memcpy(code, err->code, sizeof(code));
+		vm_error_set(err, rc, err->http_status, code, "%s '%s' failed: %s", what,
 			     vm->profile, vm_strerror(rc));
+	}
 	return rc;
 }
 
