@@ -709,7 +709,8 @@ static int remote_rename_errno(struct remote *r, const char *from, const char *t
 {
 	int fdir = 0, tdir = 0;
 
-	if (err != -EIO)
+	/* OpenSSH reports ENOTDIR as NO_SUCH_FILE and the rest as FAILURE. */
+	if (err != -EIO && err != -ENOENT)
 		return err;
 	if (remote_probe(r, from, &fdir))
 		return -ENOENT;

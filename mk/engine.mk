@@ -9,3 +9,4 @@ tests_tools_remote_cli_SOURCES = tests/tools/remote-cli.c
 tests_tools_remote_cli_LDADD = libwakefs.a libvmctl.a $(WAKEFS_LIBS)
 
 INTEGRATION_TESTS += tests/integration/t-engine-login.sh
+INTEGRATION_TESTS += tests/integration/t-engine-ops.sh
