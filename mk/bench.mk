@@ -1,1 +1,9 @@
 # mk/bench.mk: sources and tests of this area (appends to Makefile.am's variables).
+# The latency proxy emulating a laptop-to-cloud link (for the tests and
+# scripts/bench) and its tests; the benchmark itself stays out of make check.
+noinst_PROGRAMS += scripts/latency-proxy
+scripts_latency_proxy_SOURCES = scripts/latency-proxy.c
+EXTRA_DIST += tests/tools/proxy-peer tests/tools/proxy-lib.sh
+INTEGRATION_TESTS += tests/integration/t-proxy-rtt.sh tests/integration/t-proxy-integrity.sh \
+	tests/integration/t-proxy-many.sh tests/integration/t-proxy-throughput.sh \
+	tests/integration/t-proxy-shutdown.sh
