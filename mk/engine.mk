@@ -10,3 +10,14 @@ tests_tools_remote_cli_LDADD = libwakefs.a libvmctl.a $(WAKEFS_LIBS)
 
 INTEGRATION_TESTS += tests/integration/t-engine-login.sh
 INTEGRATION_TESTS += tests/integration/t-engine-ops.sh
+
+UNIT_TESTS += tests/unit/check_sftp tests/unit/check_ssh tests/unit/check_sshconf
+tests_unit_check_sftp_SOURCES = tests/unit/check_sftp.c
+tests_unit_check_sftp_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_sftp_LDADD = $(UNIT_LIBS)
+tests_unit_check_ssh_SOURCES = tests/unit/check_ssh.c
+tests_unit_check_ssh_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_ssh_LDADD = $(UNIT_LIBS)
+tests_unit_check_sshconf_SOURCES = tests/unit/check_sshconf.c
+tests_unit_check_sshconf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_sshconf_LDADD = $(UNIT_LIBS)
