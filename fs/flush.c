@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +65,7 @@ struct flusher {
 	struct layer *l;
 	struct policy *p;
 	char *root;		/* remote root without trailing '/'; "" for the login dir */
+	char tag[9];		/* of temporaries: hash of host name and layer directory */
 	int debounce_ms, retry_min_ms, retry_max_ms, nthreads;
 
 	pthread_mutex_t lock;	/* guards everything below; see the locking note above */
@@ -267,30 +267,22 @@ static int flush_rpath(struct flusher *f, const char *path, char *buf, size_t le
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* "dir/.name.wakefs-tmp.XXXXXX" beside remote path @rpath. */
-static int flush_tmpname(const char *rpath, char *buf, size_t len)
+/*
+ * "dir/.name.wakefs-tmp.TAG" beside remote path @rpath. TAG is fixed for a
+ * layer on a host (f->tag), so a retry after a failure or a crash writes the
+ * same temporary again and the rename consumes it: nothing is left behind,
+ * while two laptops flushing to one VM still never share a temporary.
+ */
+static int flush_tmpname(struct flusher *f, const char *rpath, char *buf, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	const char *slash = strrchr(rpath, '/');
-	unsigned char rnd[6];
-	char sfx[7];
-	size_t i;
 	int n;
 
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		unsigned v = (unsigned)flush_now() ^ (unsigned)getpid() * 2654435761u;
-
-		for (i = 0; i < sizeof(rnd); i++, v >>= 4)
-			rnd[i] = (unsigned char)v;
-	}
-	for (i = 0; i < 6; i++)
-		sfx[i] = hex[rnd[i] & 15];
-	sfx[6] = '\0';
 	if (slash)
 		n = snprintf(buf, len, "%.*s/.%s.wakefs-tmp.%s", (int)(slash - rpath), rpath,
-			     slash + 1, sfx);
+			     slash + 1, f->tag);
 	else
-		n = snprintf(buf, len, ".%s.wakefs-tmp.%s", rpath, sfx);
+		n = snprintf(buf, len, ".%s.wakefs-tmp.%s", rpath, f->tag);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -431,7 +423,7 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 		err = -errno;
 		goto out;
 	}
-	err = flush_tmpname(rpath, tmp, sizeof(tmp));
+	err = flush_tmpname(f, rpath, tmp, sizeof(tmp));
 	if (err)
 		goto out;
 	err = remote_upload(f->r, fd, tmp, st.st_mode & 07777);
@@ -571,7 +563,7 @@ static int flush_remove(struct flusher *f, const char *path, const struct versio
 			uint64_t gen)
 {
 	enum policy_verdict v;
-	char rpath[PATH_MAX];
+	char rpath[PATH_MAX], tmp[PATH_MAX];
 	struct stat rst;
 	enum path_state state;
 	int err;
@@ -582,6 +574,9 @@ static int flush_remove(struct flusher *f, const char *path, const struct versio
 	err = flush_rpath(f, path, rpath, sizeof(rpath));
 	if (err)
 		return err;
+	/* A temporary left by a send that failed before this delete. */
+	if (!flush_tmpname(f, rpath, tmp, sizeof(tmp)))
+		remote_unlink(f->r, tmp);
 	err = remote_lstat(f->r, rpath, &rst);
 	if (!err) {
 		if (!S_ISDIR(rst.st_mode) && flush_vm_changed(base, &rst))
@@ -837,6 +832,21 @@ static int flush_requeue_cb(const struct journal_entry *e, void *payload)
 	return 0;
 }
 
+static void flush_make_tag(struct flusher *f)
+{
+	char host[256] = "";
+	const char *s;
+	uint32_t h = 2166136261u;
+
+	gethostname(host, sizeof(host) - 1);
+	for (s = host; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	h = (h ^ ':') * 16777619u;
+	for (s = layer_dir(f->l); *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	snprintf(f->tag, sizeof(f->tag), "%08x", h);
+}
+
 int flush_new(struct flusher **out, struct remote *r, struct layer *l, struct policy *p,
 	      const struct flush_opts *o)
 {
@@ -864,6 +874,7 @@ int flush_new(struct flusher **out, struct remote *r, struct layer *l, struct po
 	if (f->retry_max_ms < f->retry_min_ms)
 		f->retry_max_ms = f->retry_min_ms;
 	f->nthreads = o && o->threads > 0 ? o->threads : 4;
+	flush_make_tag(f);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -5,8 +5,9 @@
  * written file is closed, a path is unlinked, renamed, made or removed; it
  * asks the policy whether the path may leave the laptop, waits for the
  * debounce, then replaces the file on the VM atomically: upload to a
- * temporary sibling (".name.wakefs-tmp.XXXXXX"), remote_fsync, rename over
- * the target, then mode and mtime. Before replacing, the VM's current size
+ * temporary sibling (".name.wakefs-tmp.TAG", TAG fixed per laptop and
+ * layer, so a retry reuses it), remote_fsync, rename over the target, then
+ * mode and mtime. Before replacing, the VM's current size
  * and mtime are compared with the version the local copy was based on; when
  * the VM changed it meanwhile nothing is overwritten, the VM's version is
  * fetched into <layer>/.wakefs/conflicts/<path> and the path becomes

@@ -10,4 +10,6 @@ noinst_PROGRAMS += tests/tools/flush-drive
 tests_tools_flush_drive_SOURCES = tests/tools/flush-drive.c
 tests_tools_flush_drive_LDADD = libwakefs.a libvmctl.a $(WAKEFS_LIBS)
 EXTRA_DIST += tests/tools/flush-lib.sh
-INTEGRATION_TESTS += tests/integration/t-flush-basic.sh
+INTEGRATION_TESTS += tests/integration/t-flush-basic.sh tests/integration/t-flush-policy.sh \
+	tests/integration/t-flush-conflict.sh tests/integration/t-flush-recovery.sh \
+	tests/integration/t-flush-atomic.sh

@@ -55,3 +55,28 @@ file_is() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
 # no_tmp DIR: no temporary upload left behind on the VM.
 no_tmp() { [ -z "$(find "$1" -name '*.wakefs-tmp.*' | head -1)" ]; }
+
+# vm_down: the VM goes away: stop sshd and cut its live sessions (each one a
+# child process of the listener, found by pid, killed by pid).
+descendants() {
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+vm_down() {
+	local kids
+	kids=$(descendants "$VM_SSHD_PID")
+	sshd_stop
+	[ -n "$kids" ] && kill -9 $kids 2>/dev/null
+	return 0
+}
+
+# vm_up: the VM comes back on the same port with the same keys.
+vm_up() {
+	/usr/sbin/sshd -D -e -f "$T/sshd/sshd_config" >>"$T/sshd.log" 2>&1 &
+	VM_SSHD_PID=$!
+	t_track_pid "$VM_SSHD_PID"
+	wait_for 20 vm_ssh true
+}
