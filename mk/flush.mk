@@ -13,3 +13,4 @@ EXTRA_DIST += tests/tools/flush-lib.sh
 INTEGRATION_TESTS += tests/integration/t-flush-basic.sh tests/integration/t-flush-policy.sh \
 	tests/integration/t-flush-conflict.sh tests/integration/t-flush-recovery.sh \
 	tests/integration/t-flush-atomic.sh
+INTEGRATION_TESTS += tests/integration/t-control-cli.sh
