@@ -15,4 +15,6 @@ vmctl/azure.$(OBJEXT): vmctl/azure-template.h
 
 # The fake Azure (ARM + token service + IMDS) and the fake Azure CLI.
 EXTRA_DIST += tests/fake-arm/fake_arm.py tests/fake-arm/fake-arm.sh tests/fake-arm/az
-INTEGRATION_TESTS += tests/integration/t-vmctl-lifecycle.sh tests/integration/t-vmctl-retries.sh
+INTEGRATION_TESTS += tests/integration/t-vmctl-lifecycle.sh tests/integration/t-vmctl-retries.sh \
+	tests/integration/t-vmctl-auth.sh tests/integration/t-vmctl-create.sh \
+	tests/integration/t-vmctl-no-secrets.sh tests/integration/t-vmctl-providers.sh
