@@ -574,15 +574,43 @@ static int lops_rd_vm(struct lops_rd *rd)
 	return err;
 }
 
-static int lops_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+/* An open directory keeps its path: with nullpath_ok, readdir gets none. */
+static int lops_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct lops *lo = lops_self();
+	struct stat st;
+	char *p;
+	int err = lops_lookup(lo, path, &st, NULL);
+
+	if (err)
+		return err;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	fi->fh = (uintptr_t)p;
+	return 0;
+}
+
+static int lops_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	free((char *)(uintptr_t)fi->fh);
+	return 0;
+}
+
+static int lops_readdir(const char *dpath, void *buf, fuse_fill_dir_t filler, off_t off,
 			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct lops *lo = lops_self();
+	const char *path = fi && fi->fh ? (const char *)(uintptr_t)fi->fh : dpath;
 	struct lops_rd rd = { .lo = lo, .path = path, .buf = buf, .filler = filler };
 	char lp[PATH_MAX];
 	struct stat st;
 	int local, err;
 
+	if (!path)
+		return -EBADF;
 	err = lops_lookup(lo, path, &st, &local);
 	if (err)
 		return err;
@@ -1266,7 +1294,9 @@ static const struct fuse_operations lops_operations = {
 	.flush = lops_flush,
 	.release = lops_release,
 	.fsync = lops_fsync,
+	.opendir = lops_opendir,
 	.readdir = lops_readdir,
+	.releasedir = lops_releasedir,
 	.create = lops_create,
 	.utimens = lops_utimens,
 };
