@@ -353,6 +353,29 @@ static void layer_cache_scan(struct layer *l)
 	layer_cache_evict(l);
 }
 
+/* mkdir -p @dir (0755; the last component 0700 when new: the user's data). */
+static int layer_mkdirs(const char *dir)
+{
+	char *p = strdup(dir);
+	int err = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			err = -errno;
+		*s = '/';
+		if (err)
+			goto out;
+	}
+	if (mkdir(p, 0700) < 0 && errno != EEXIST)
+		err = -errno;
+out:
+	free(p);
+	return err;
+}
+
 int layer_new(struct layer **out, const struct layer_opts *o)
 {
 	struct layer *l = calloc(1, sizeof(*l));
@@ -373,6 +396,9 @@ int layer_new(struct layer **out, const struct layer_opts *o)
 	/* "/x/layer/" and "/x/layer" are the same directory. */
 	for (size_t n = strlen(l->dir); n > 1 && l->dir[n - 1] == '/'; n--)
 		l->dir[n - 1] = '\0';
+	err = layer_mkdirs(l->dir);
+	if (err)
+		goto out;
 	l->cache_dir = layer_join(l->dir, "/.wakefs/cache");
 	l->tmp_dir = layer_join(l->dir, "/.wakefs/tmp");
 	if (!l->cache_dir || !l->tmp_dir) {

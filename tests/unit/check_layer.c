@@ -115,6 +115,22 @@ START_TEST(test_default_dir)
 }
 END_TEST
 
+START_TEST(test_nested_dir)
+{
+	struct layer_opts o = { .dir = NULL };
+	struct layer *l2;
+	char d[PATH_MAX];
+	struct stat st;
+
+	snprintf(d, sizeof(d), "%s/x/y/z/", tdir);
+	o.dir = d;
+	ck_assert_int_eq(layer_new(&l2, &o), 0);
+	snprintf(d, sizeof(d), "%s/x/y/z/.wakefs/journal", tdir);
+	ck_assert_int_eq(stat(d, &st), 0);
+	layer_free(l2);
+}
+END_TEST
+
 START_TEST(test_states)
 {
 	enum path_state s;
@@ -374,6 +390,7 @@ static Suite *layer_suite(void)
 	} cases[] = {
 		{ "paths", test_paths },
 		{ "default_dir", test_default_dir },
+		{ "nested_dir", test_nested_dir },
 		{ "states", test_states },
 		{ "generations", test_generations },
 		{ "callbacks", test_callbacks },
