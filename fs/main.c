@@ -1,13 +1,221 @@
-/* fs/main.c: wakefs entry point (being written: the mount lands with issue 3). */
+/*
+ * fs/main.c: wakefs entry point: options -> VM connection -> FUSE mount ->
+ * request loop, unwound in reverse order. The only file that exits.
+ *
+ * Daemonizing is done here rather than with fuse_daemonize(): the SFTP
+ * engine runs an I/O thread, and threads do not survive fork(), so the fork
+ * must come before remote_new(). The parent then waits on a pipe until the
+ * child has connected and mounted, and exits with the child's verdict: errors
+ * reach the terminal and `wakefs host:dir mnt && ls mnt` works.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "options.h"
+#include "remote.h"
+
+enum {
+	MAIN_OK = 0,
+	MAIN_FAIL = 1,	/* could not connect, mount or serve */
+	MAIN_USAGE = 2,	/* bad command line */
+};
+
+/*
+ * Fork; the parent waits for the child's status byte on a pipe and exits with
+ * it (MAIN_FAIL when the child died first). Returns the write end in the
+ * child, or -1 when fork is impossible (then we stay in the foreground).
+ */
+static int main_fork(void)
+{
+	int p[2];
+	unsigned char status = MAIN_FAIL;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		return p[1];
+	}
+	close(p[1]);
+	do
+		n = read(p[0], &status, 1);
+	while (n < 0 && errno == EINTR);
+	_exit(n == 1 ? status : MAIN_FAIL);
+}
+
+/* Tell the waiting parent how it went; detach from the terminal on success. */
+static void main_report(int *ready_fd, unsigned char status)
+{
+	int null;
+
+	if (*ready_fd < 0)
+		return;
+	if (status == MAIN_OK) {
+		if (chdir("/") != 0)
+			(void)0;	/* the mount works without it */
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+	}
+	if (write(*ready_fd, &status, 1) != 1)
+		(void)0;	/* the parent is gone: nobody to tell */
+	close(*ready_fd);
+	*ready_fd = -1;
+}
+
+/* The libfuse arguments for @o: mount options and debug. */
+static int main_fuse_args(const struct options *o, struct fuse_args *args)
+{
+	char *opts = NULL, *fsname = NULL;
+	int err = 0;
+
+	err |= fuse_opt_add_arg(args, "wakefs");
+	err |= fuse_opt_add_opt(&opts, "subtype=wakefs");
+	fsname = malloc(strlen("fsname=") + strlen(o->source) + 1);
+	if (!fsname)
+		goto out;
+	strcpy(fsname, "fsname=");
+	strcat(fsname, o->source);
+	err |= fuse_opt_add_opt_escaped(&opts, fsname);
+	if (o->allow_other)
+		err |= fuse_opt_add_opt(&opts, "allow_other");
+	if (o->allow_root)
+		err |= fuse_opt_add_opt(&opts, "allow_root");
+	if (o->default_permissions)
+		err |= fuse_opt_add_opt(&opts, "default_permissions");
+	if (o->read_only)
+		err |= fuse_opt_add_opt(&opts, "ro");
+	if (o->nosuid)
+		err |= fuse_opt_add_opt(&opts, "nosuid");
+	if (o->nodev)
+		err |= fuse_opt_add_opt(&opts, "nodev");
+	if (o->noexec)
+		err |= fuse_opt_add_opt(&opts, "noexec");
+	if (o->noatime)
+		err |= fuse_opt_add_opt(&opts, "noatime");
+	if (o->debug)
+		err |= fuse_opt_add_opt(&opts, "debug");
+	if (!err)
+		err |= fuse_opt_add_arg(args, "-o");
+	if (!err)
+		err |= fuse_opt_add_arg(args, opts);
+	free(fsname);
+	free(opts);
+	return err ? -ENOMEM : 0;
+out:
+	free(opts);
+	return -ENOMEM;
+}
+
+/* Serve until unmounted or signalled; returns MAIN_OK or MAIN_FAIL. */
+static int main_loop(struct fuse *fuse, const struct options *o)
+{
+	struct fuse_loop_config *cfg;
+	int rc;
+
+	if (o->single_thread)
+		return fuse_loop(fuse) == 0 ? MAIN_OK : MAIN_FAIL;
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return MAIN_FAIL;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	rc = fuse_loop_mt(fuse, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc == 0 ? MAIN_OK : MAIN_FAIL;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("wakefs %s\n", WAKEFS_VERSION);
-		return 0;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct remote_opts ro;
+	struct options o;
+	struct remote *remote = NULL;
+	struct ops *ops = NULL;
+	struct fuse *fuse = NULL;
+	char err[1024];
+	int status = MAIN_FAIL, ready_fd = -1, mounted = 0, handlers = 0, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (options_parse(&o, argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "wakefs: %s\n", err);
+		status = MAIN_USAGE;
+		goto out;
 	}
-	fprintf(stderr, "wakefs: not built yet\n");
-	return 2;
+	if (o.action == OPTIONS_HELP) {
+		fputs(options_usage(), stdout);
+		status = MAIN_OK;
+		goto out;
+	}
+	if (o.action == OPTIONS_VERSION) {
+		printf("wakefs %s\n", WAKEFS_VERSION);
+		status = MAIN_OK;
+		goto out;
+	}
+
+	if (!o.foreground)
+		ready_fd = main_fork();
+
+	options_remote(&o, &ro);
+	err[0] = '\0';
+	rc = remote_new(&remote, &ro, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "wakefs: %s\n", *err ? err : strerror(-rc));
+		goto out;
+	}
+	if (ops_new(&ops, remote, &o) || main_fuse_args(&o, &args)) {
+		fprintf(stderr, "wakefs: out of memory\n");
+		goto out;
+	}
+	fuse = fuse_new(&args, ops_table(), sizeof(*ops_table()), ops);
+	if (!fuse) {
+		fprintf(stderr, "wakefs: cannot set up the FUSE session for '%s'\n", o.source);
+		goto out;
+	}
+	if (fuse_mount(fuse, o.mountpoint)) {
+		fprintf(stderr, "wakefs: cannot mount '%s' on '%s' (see the message above)\n",
+			o.source, o.mountpoint);
+		goto out;
+	}
+	mounted = 1;
+	if (fuse_set_signal_handlers(fuse_get_session(fuse))) {
+		fprintf(stderr, "wakefs: cannot install signal handlers\n");
+		goto out;
+	}
+	handlers = 1;
+	main_report(&ready_fd, MAIN_OK);
+	status = main_loop(fuse, &o);
+out:
+	main_report(&ready_fd, (unsigned char)status);
+	if (handlers)
+		fuse_remove_signal_handlers(fuse_get_session(fuse));
+	if (mounted)
+		fuse_unmount(fuse);
+	if (fuse)
+		fuse_destroy(fuse);
+	fuse_opt_free_args(&args);
+	ops_free(ops);
+	remote_free(remote);
+	options_release(&o);
+	return status;
 }

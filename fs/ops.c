@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,23 +53,30 @@ static struct ops *ops_self(void)
 #define OPS_FUSE_HIDDEN ".fuse_hidden"
 
 /*
- * The VM path of mount path @path ("/" or "/a/b"), with libfuse's hidden
- * name spelled ours; NULL when out of memory.
+ * The VM path of mount path @path ("/" or "/a/b") into *out (caller frees),
+ * with libfuse's hidden name spelled ours. Returns 0, -ENAMETOOLONG for a
+ * last component longer than NAME_MAX (SFTP servers report it as a generic
+ * failure), or -ENOMEM.
  */
-static char *ops_vm_path(const struct ops *ops, const char *path)
+static int ops_vm_path(const struct ops *ops, const char *path, char **out)
 {
 	const size_t fl = sizeof(OPS_FUSE_HIDDEN) - 1, hl = sizeof(OPS_HIDDEN_PREFIX) - 1;
 	size_t rl = strlen(ops->root), pl = strlen(path), dl;
 	const char *base;
 	char *s;
 
-	if (strcmp(path, "/") == 0)
-		return strdup(rl ? ops->root : "/");
+	*out = NULL;
+	if (strcmp(path, "/") == 0) {
+		*out = strdup(rl ? ops->root : "/");
+		return *out ? 0 : -ENOMEM;
+	}
 	base = strrchr(path, '/') + 1;
+	if (strlen(base) > NAME_MAX)
+		return -ENAMETOOLONG;
 	dl = (size_t)(base - path);
 	s = malloc(rl + pl + hl + 1);
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	memcpy(s, ops->root, rl);
 	if (strncmp(base, OPS_FUSE_HIDDEN, fl) == 0) {
 		memcpy(s + rl, path, dl);
@@ -77,7 +85,8 @@ static char *ops_vm_path(const struct ops *ops, const char *path)
 	} else {
 		memcpy(s + rl, path, pl + 1);
 	}
-	return s;
+	*out = s;
+	return 0;
 }
 
 static int ops_is_hidden_name(const char *name)
@@ -87,10 +96,11 @@ static int ops_is_hidden_name(const char *name)
 
 /* --- the backend: every call to the VM goes through these ------------------ */
 
-#define OPS_BE_PATH(ops, path, vp)		\
-	char *vp = ops_vm_path(ops, path);	\
-	if (!vp)				\
-		return -ENOMEM
+#define OPS_BE_PATH(ops, path, vp)			\
+	char *vp;					\
+	int vp##_err = ops_vm_path(ops, path, &vp);	\
+	if (vp##_err)					\
+		return vp##_err
 
 static int ops_be_lstat(struct ops *ops, const char *path, struct stat *st)
 {
@@ -158,10 +168,13 @@ static int ops_be_unlink(struct ops *ops, const char *path)
 
 static int ops_be_rename(struct ops *ops, const char *from, const char *to, unsigned int flags)
 {
-	char *vf = ops_vm_path(ops, from), *vt = ops_vm_path(ops, to);
-	int err = -ENOMEM;
+	char *vf = NULL, *vt = NULL;
+	int err;
 
-	if (vf && vt)
+	err = ops_vm_path(ops, from, &vf);
+	if (!err)
+		err = ops_vm_path(ops, to, &vt);
+	if (!err)
 		err = remote_rename(ops->remote, vf, vt, flags);
 	free(vf);
 	free(vt);
@@ -188,10 +201,13 @@ static int ops_be_readlink(struct ops *ops, const char *path, char *buf, size_t 
 
 static int ops_be_link(struct ops *ops, const char *from, const char *to)
 {
-	char *vf = ops_vm_path(ops, from), *vt = ops_vm_path(ops, to);
-	int err = -ENOMEM;
+	char *vf = NULL, *vt = NULL;
+	int err;
 
-	if (vf && vt)
+	err = ops_vm_path(ops, from, &vf);
+	if (!err)
+		err = ops_vm_path(ops, to, &vt);
+	if (!err)
 		err = remote_link(ops->remote, vf, vt);
 	free(vf);
 	free(vt);
