@@ -18,3 +18,15 @@ EXTRA_DIST += tests/fake-arm/fake_arm.py tests/fake-arm/fake-arm.sh tests/fake-a
 INTEGRATION_TESTS += tests/integration/t-vmctl-lifecycle.sh tests/integration/t-vmctl-retries.sh \
 	tests/integration/t-vmctl-auth.sh tests/integration/t-vmctl-create.sh \
 	tests/integration/t-vmctl-no-secrets.sh tests/integration/t-vmctl-providers.sh
+
+UNIT_TESTS += tests/unit/check_config
+tests_unit_check_config_SOURCES = tests/unit/check_config.c
+tests_unit_check_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_config_LDADD = $(UNIT_LIBS)
+
+UNIT_TESTS += tests/unit/check_azure
+tests_unit_check_azure_SOURCES = tests/unit/check_azure.c
+tests_unit_check_azure_CPPFLAGS = $(AM_CPPFLAGS) -DFIXTURES_DIR='"$(abs_top_srcdir)/tests/fixtures"'
+tests_unit_check_azure_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_azure_LDADD = $(UNIT_LIBS)
+EXTRA_DIST += tests/fixtures/arm
