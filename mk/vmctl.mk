@@ -30,3 +30,5 @@ tests_unit_check_azure_CPPFLAGS = $(AM_CPPFLAGS) -DFIXTURES_DIR='"$(abs_top_srcd
 tests_unit_check_azure_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_azure_LDADD = $(UNIT_LIBS)
 EXTRA_DIST += tests/fixtures/arm
+
+dist_man1_MANS += man/vmctl.1
