@@ -1,1 +1,6 @@
 # mk/lifecycle.mk: sources and tests of this area (appends to Makefile.am's variables).
+# The lifecycle: the `local` provider (a throwaway sshd that starts and stops
+# like a VM), the profile mount and unmount, idle deallocation, the guard,
+# port forwards and the VM-side watchdog.
+AM_CPPFLAGS += -DWAKEFS_HAVE_PROVIDER_LOCAL
+libvmctl_a_SOURCES += vmctl/provider_local.c

@@ -290,6 +290,31 @@ int vm_address(struct vm *vm, char *host, size_t len, struct vm_error *err)
 	return vm_done(vm, "address of", vm->prov->address(vm, host, len, err), err);
 }
 
+int vm_ssh_params(struct vm *vm, struct vm_ssh_params *out, struct vm_error *err)
+{
+	const char *user = vm_profile_get(vm, "user");
+	const char *id = vm_profile_get(vm, "identity");
+	const char *port = vm_profile_get(vm, "port");
+	char *exp;
+
+	vm_clear(err);
+	memset(out, 0, sizeof(*out));
+	if (user)
+		snprintf(out->user, sizeof(out->user), "%s", user);
+	if (port)
+		out->port = atoi(port);
+	if (id) {
+		exp = config_expand_home(id);
+		if (!exp)
+			return vm_error_set(err, VM_ECONFIG, 0, "nomem", "out of memory");
+		snprintf(out->identity, sizeof(out->identity), "%s", exp);
+		free(exp);
+	}
+	if (!vm->prov->ssh_params)
+		return 0;
+	return vm_done(vm, "login of", vm->prov->ssh_params(vm, out, err), err);
+}
+
 const char *vm_profile_get(struct vm *vm, const char *key)
 {
 	return config_get(vm->sec, key);

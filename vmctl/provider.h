@@ -63,6 +63,17 @@ struct vm_status {
 
 struct vm;	/* opaque: one profile's VM */
 
+/*
+ * How wakefs logs in to the VM: "" / 0 mean "not set" (ssh_config, then the
+ * defaults decide). The local provider gives its own throwaway files.
+ */
+struct vm_ssh_params {
+	char user[128];
+	int port;
+	char identity[4096];
+	char known_hosts[4096];
+};
+
 struct vm_provider {
 	const char *name;
 	/* Validate the profile and set up state (vm_set_data). May be NULL. */
@@ -75,6 +86,8 @@ struct vm_provider {
 	int (*address)(struct vm *, char *host, size_t len, struct vm_error *);
 	/* Free what open() set up. May be NULL. */
 	void (*close)(struct vm *);
+	/* How to log in (see vm_ssh_params); may be NULL: the profile's keys. */
+	int (*ssh_params)(struct vm *, struct vm_ssh_params *, struct vm_error *);
 };
 
 /*
@@ -90,6 +103,11 @@ int vm_start(struct vm *vm, struct vm_error *err);
 int vm_stop(struct vm *vm, int power_off, struct vm_error *err);
 int vm_status(struct vm *vm, struct vm_status *st, struct vm_error *err);
 int vm_address(struct vm *vm, char *host, size_t len, struct vm_error *err);
+/*
+ * The login of @vm: the profile's user, port and identity (identity with
+ * "~/" expanded), then whatever the provider's ssh_params adds.
+ */
+int vm_ssh_params(struct vm *vm, struct vm_ssh_params *out, struct vm_error *err);
 
 /* "running", "starting", "stopping", "stopped", "deallocating", "deallocated", "unknown". */
 const char *vm_power_name(enum vm_power power);
