@@ -348,7 +348,8 @@ static void conn_exec_all(struct conn *c)
 
 /* --- the SFTP stream -------------------------------------------------------- */
 
-static int conn_send(struct conn *c)
+/* Write queued requests until the channel takes no more; *moved counts bytes. */
+static int conn_send(struct conn *c, size_t *moved)
 {
 	struct conn_req *q;
 	ssize_t n;
@@ -371,6 +372,7 @@ static int conn_send(struct conn *c)
 		if (n < 0)
 			return (int)n;
 		q->sent += (size_t)n;
+		*moved += (size_t)n;
 		if (q->sent == q->len) {
 			conn_sendq_pop(c);
 			conn_hash_add(c, q);
@@ -403,7 +405,8 @@ static int conn_dispatch(struct conn *c, const unsigned char *p, size_t len)
 	return 0;
 }
 
-static int conn_recv(struct conn *c)
+/* Read and dispatch every reply that has arrived; *moved counts bytes. */
+static int conn_recv(struct conn *c, size_t *moved)
 {
 	char junk[4096];
 	size_t off;
@@ -423,6 +426,7 @@ static int conn_recv(struct conn *c)
 			break;
 		}
 		c->inlen += (size_t)n;
+		*moved += (size_t)n;
 		off = 0;
 		while ((rc = sftp_packet_len(c->in + off, c->inlen - off, &plen)) == 1) {
 			rc = conn_dispatch(c, c->in + off + 4, plen);
@@ -715,6 +719,7 @@ static void *conn_main(void *arg)
 	struct conn_exec *e;
 	uint64_t v;
 	ssize_t n;
+	size_t moved;
 	int rc, next_s, i;
 
 	while (!conn_take_submissions(c)) {
@@ -722,9 +727,17 @@ static void *conn_main(void *arg)
 			conn_reconnect(c);
 			continue;
 		}
-		rc = conn_send(c);
+		/*
+		 * Reading may consume a window adjust that lets more be sent, and
+		 * sending may consume replies: go round until neither moves a
+		 * byte, and only then sleep in poll.
+		 */
+		moved = 0;
+		rc = conn_send(c, &moved);
 		if (!rc)
-			rc = conn_recv(c);
+			rc = conn_recv(c, &moved);
+		if (!rc)
+			rc = conn_send(c, &moved);
 		if (!rc)
 			conn_exec_all(c);
 		next_s = 1;
@@ -739,6 +752,8 @@ static void *conn_main(void *arg)
 			conn_lost(c, rc == -EPROTO);
 			continue;
 		}
+		if (moved)
+			continue;
 		pfd[0].fd = c->wakefd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = ssh_fd(c->ssh);
@@ -960,6 +975,21 @@ int conn_wait(struct conn *c, struct conn_req *q, unsigned char **reply, size_t 
 	}
 	conn_req_free(q);
 	return rc;
+}
+
+void conn_abandon(struct conn *c, struct conn_req *q)
+{
+	int done;
+
+	if (!q)
+		return;
+	pthread_mutex_lock(&c->lock);
+	done = q->done;
+	if (!done)
+		q->abandoned = 1;	/* the I/O thread frees it */
+	pthread_mutex_unlock(&c->lock);
+	if (done)
+		conn_req_free(q);
 }
 
 int conn_call(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int flags,

@@ -54,7 +54,8 @@ int conn_connected(struct conn *c);
 /*
  * Queue the packet in @b (holding one request with id @id); the conn takes
  * the buffer's memory (@b is reset). @gen: 0, or the generation the request's
- * handle belongs to. On success *out must be passed to conn_wait exactly once.
+ * handle belongs to. On success *out must be passed to conn_wait or
+ * conn_abandon exactly once.
  */
 int conn_submit(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int flags,
 		unsigned int gen, struct conn_req **out);
@@ -64,6 +65,8 @@ int conn_submit(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int fl
  * stream) or -ENOMEM.
  */
 int conn_wait(struct conn *c, struct conn_req *q, unsigned char **reply, size_t *len);
+/* Give up on @q without waiting (a read-ahead nobody wants): consumes @q. */
+void conn_abandon(struct conn *c, struct conn_req *q);
 /* conn_submit + conn_wait. */
 int conn_call(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int flags,
 	      unsigned int gen, unsigned char **reply, size_t *len);

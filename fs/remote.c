@@ -36,11 +36,45 @@ struct remote {
 	struct conn *conn;
 };
 
+/* Bytes of read-ahead kept in flight for a handle read sequentially. */
+#define REMOTE_RA_MAX (8u * 1024 * 1024)
+/* Bytes of acknowledged-but-unconfirmed writes a handle may have in flight. */
+#define REMOTE_WB_MAX (8u * 1024 * 1024)
+
+/* One READ of the read-ahead window, in offset order. */
+struct remote_chunk {
+	struct remote_chunk *next;
+	uint64_t off;
+	uint32_t len;
+	struct conn_req *q;	/* NULL once the reply is in */
+	unsigned char *reply;	/* the whole reply packet */
+	const unsigned char *data;	/* its payload; data_len bytes from off */
+	size_t data_len;
+	int err;		/* 0, or the read's -errno */
+};
+
+/* One WRITE in flight (write-behind). */
+struct remote_wreq {
+	struct remote_wreq *next;
+	struct conn_req *q;
+	size_t len;
+};
+
 struct remote_file {
 	struct remote *r;
 	unsigned char handle[256];
 	size_t hlen;
 	unsigned int gen;	/* the session the handle belongs to */
+	pthread_mutex_t lock;	/* protects everything below; taken before conn's lock */
+	/* read-ahead: chunks cover [ra_head->off, ra_end) contiguously */
+	struct remote_chunk *ra_head, *ra_tail;
+	uint64_t ra_end;
+	uint64_t ra_expect;	/* where a sequential reader reads next */
+	int ra_hits;		/* consecutive sequential reads */
+	/* write-behind */
+	struct remote_wreq *wb_head, *wb_tail;
+	size_t wb_bytes;
+	int wb_err;		/* the first failed write, reported once */
 };
 
 /* --- helpers ------------------------------------------------------------------ */
@@ -260,6 +294,7 @@ static int remote_open_handle(struct remote *r, struct sftp_buf *b, uint32_t id,
 			err = -ENOMEM;	/* the handle stays open until the session ends */
 		} else {
 			f->r = r;
+			pthread_mutex_init(&f->lock, NULL);
 			memcpy(f->handle, h, hlen);
 			f->hlen = hlen;
 			/* A reply that raced a reconnect is stale: the handle must not be used. */
@@ -348,6 +383,7 @@ int remote_readdir(struct remote *r, const char *path, remote_dirent_cb cb, void
 	if (err == 1)
 		err = 0;
 	remote_close_handle(d);
+	pthread_mutex_destroy(&d->lock);
 	free(d);
 	return err;
 }
@@ -488,15 +524,12 @@ static ssize_t remote_read_window(struct remote_file *f, unsigned char *buf, siz
 	return (ssize_t)total;
 }
 
-ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
+/* Read without read-ahead: a loop over pipelined windows. */
+static ssize_t remote_pread_direct(struct remote_file *f, void *buf, size_t len, off_t off)
 {
 	size_t total = 0;
 	ssize_t n;
 
-	if (off < 0)
-		return -EINVAL;
-	if (f->gen != conn_gen(f->r->conn))
-		return -EIO;
 	while (total < len) {
 		n = remote_read_window(f, (unsigned char *)buf + total, len - total,
 				       off + (off_t)total);
@@ -507,6 +540,169 @@ ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
 		total += (size_t)n;
 	}
 	return (ssize_t)total;
+}
+
+/* Forget the read-ahead window (its replies are freed as they arrive). */
+static void remote_ra_drop(struct remote_file *f)
+{
+	struct remote_chunk *c;
+
+	while ((c = f->ra_head)) {
+		f->ra_head = c->next;
+		conn_abandon(f->r->conn, c->q);
+		free(c->reply);
+		free(c);
+	}
+	f->ra_tail = NULL;
+}
+
+/* Queue READs until the window reaches @until. */
+static int remote_ra_fill(struct remote_file *f, uint64_t until)
+{
+	size_t chunk = conn_max_read(f->r->conn);
+	struct remote_chunk *c;
+	int err;
+
+	while (f->ra_end < until) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		c->off = f->ra_end;
+		c->len = (uint32_t)chunk;
+		err = remote_submit_read(f, c->off, c->len, &c->q);
+		if (err) {
+			free(c);
+			return err;
+		}
+		if (f->ra_tail)
+			f->ra_tail->next = c;
+		else
+			f->ra_head = c;
+		f->ra_tail = c;
+		f->ra_end += chunk;
+	}
+	return 0;
+}
+
+/* Wait for the head chunk's reply and decode it in place. */
+static void remote_ra_settle(struct remote_file *f, struct remote_chunk *c)
+{
+	size_t plen;
+	int err;
+
+	if (!c->q)
+		return;
+	err = conn_wait(f->r->conn, c->q, &c->reply, &plen);
+	c->q = NULL;
+	if (!err) {
+		err = remote_reply(c->reply, plen, SSH_FXP_DATA);
+		if (err == -ENODATA)
+			err = 0;	/* end of file: no data */
+		else if (!err && (sftp_dec_data(c->reply, plen, &c->data, &c->data_len) ||
+				  c->data_len > c->len))
+			err = -EIO;
+	}
+	c->err = err;
+}
+
+/*
+ * Serve a sequential read from the read-ahead window (f->lock held): the
+ * window starts at @off, is topped up to @len plus up to REMOTE_RA_MAX beyond
+ * it, and consumed chunks leave it. A short chunk is the end of the file (or
+ * a server that sent less): what follows it is dropped and asked again.
+ */
+static ssize_t remote_pread_ra(struct remote_file *f, unsigned char *buf, size_t len, uint64_t off)
+{
+	struct remote_chunk *c;
+	size_t total = 0, skip, n, window;
+	int err;
+
+	window = (size_t)256 * 1024 << (f->ra_hits < 6 ? f->ra_hits : 6);
+	if (window > REMOTE_RA_MAX)
+		window = REMOTE_RA_MAX;
+	while ((c = f->ra_head) && c->off + c->len <= off) {
+		/* Chunks the reader skipped over. */
+		f->ra_head = c->next;
+		if (!f->ra_head)
+			f->ra_tail = NULL;
+		conn_abandon(f->r->conn, c->q);
+		free(c->reply);
+		free(c);
+	}
+	if (!f->ra_head)
+		f->ra_end = off;
+	err = remote_ra_fill(f, off + len + window);
+	while (total < len && (c = f->ra_head)) {
+		remote_ra_settle(f, c);
+		if (c->err) {
+			err = c->err;
+			remote_ra_drop(f);
+			break;
+		}
+		skip = off + total - c->off;	/* bytes of this chunk already consumed */
+		n = c->data_len > skip ? c->data_len - skip : 0;
+		if (n > len - total)
+			n = len - total;
+		memcpy(buf + total, c->data + skip, n);
+		total += n;
+		if (c->data_len < c->len && skip + n >= c->data_len) {
+			/* Short: nothing after it in the window is valid. */
+			remote_ra_drop(f);
+			f->ra_end = off + total;
+			break;
+		}
+		if (skip + n == c->len) {
+			f->ra_head = c->next;
+			if (!f->ra_head)
+				f->ra_tail = NULL;
+			free(c->reply);
+			free(c);
+		}
+	}
+	if (total == 0 && err)
+		return err;
+	return (ssize_t)total;
+}
+
+static int remote_wb_drain(struct remote_file *f);
+
+ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+	int err;
+
+	if (off < 0)
+		return -EINVAL;
+	if (f->gen != conn_gen(f->r->conn))
+		return -EIO;
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	err = remote_wb_drain(f);	/* read what was written */
+	if (err) {
+		pthread_mutex_unlock(&f->lock);
+		return err;
+	}
+	if ((uint64_t)off == f->ra_expect)
+		f->ra_hits++;
+	else
+		f->ra_hits = 0;
+	if (f->ra_head && f->ra_head->off <= (uint64_t)off && (uint64_t)off < f->ra_end &&
+	    f->ra_hits > 0) {
+		n = remote_pread_ra(f, buf, len, (uint64_t)off);
+	} else {
+		remote_ra_drop(f);
+		if (f->ra_hits > 0) {
+			f->ra_end = (uint64_t)off;
+			n = remote_pread_ra(f, buf, len, (uint64_t)off);
+		} else {
+			n = remote_pread_direct(f, buf, len, off);
+		}
+	}
+	if (n > 0)
+		f->ra_expect = (uint64_t)off + (uint64_t)n;
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 static int remote_submit_write(struct remote_file *f, uint64_t off, const void *data, uint32_t len,
@@ -535,12 +731,45 @@ static int remote_status_wait(struct remote *r, struct conn_req *q)
 	return err;
 }
 
+/* Collect the oldest write in flight (f->lock held); keeps the first error. */
+static void remote_wb_reap_one(struct remote_file *f)
+{
+	struct remote_wreq *w = f->wb_head;
+	int err;
+
+	f->wb_head = w->next;
+	if (!f->wb_head)
+		f->wb_tail = NULL;
+	err = remote_status_wait(f->r, w->q);
+	if (err && !f->wb_err)
+		f->wb_err = err;
+	f->wb_bytes -= w->len;
+	free(w);
+}
+
+/* Wait for every write in flight; returns (and clears) the first error. */
+static int remote_wb_drain(struct remote_file *f)
+{
+	int err;
+
+	while (f->wb_head)
+		remote_wb_reap_one(f);
+	err = f->wb_err;
+	f->wb_err = 0;
+	return err;
+}
+
+/*
+ * Write-behind: queue the WRITEs and return once at most REMOTE_WB_MAX bytes
+ * are left unconfirmed, so sequential writes stream at the link's speed. A
+ * failure is returned by the next pwrite, fsync, fstat, ftruncate or close of
+ * the handle.
+ */
 ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t off)
 {
-	size_t chunk = conn_max_write(f->r->conn);
-	size_t n = (len + chunk - 1) / chunk, maxq = REMOTE_WINDOW / chunk, head = 0, tail = 0, want;
-	struct conn_req **q;
-	int err = 0, e;
+	size_t chunk = conn_max_write(f->r->conn), done = 0, want;
+	struct remote_wreq *w;
+	int err;
 
 	if (off < 0)
 		return -EINVAL;
@@ -548,29 +777,52 @@ ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t 
 		return -EIO;
 	if (len == 0)
 		return 0;
-	if (maxq < 1)
-		maxq = 1;
-	q = calloc(n, sizeof(*q));
-	if (!q)
-		return -ENOMEM;
-	while (tail < n) {
-		while (!err && head < n && head - tail < maxq) {
-			want = head == n - 1 ? len - head * chunk : chunk;
-			err = remote_submit_write(f, (uint64_t)off + head * chunk,
-						  (const unsigned char *)buf + head * chunk,
-						  (uint32_t)want, &q[head]);
-			if (err)
-				break;
-			head++;
-		}
-		if (tail == head)
+	pthread_mutex_lock(&f->lock);
+	remote_ra_drop(f);	/* the read-ahead may hold what this overwrites */
+	f->ra_hits = 0;
+	err = f->wb_err;
+	f->wb_err = 0;
+	while (!err && done < len) {
+		while (f->wb_head && f->wb_bytes >= REMOTE_WB_MAX)
+			remote_wb_reap_one(f);
+		want = len - done < chunk ? len - done : chunk;
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			err = -ENOMEM;
 			break;
-		e = remote_status_wait(f->r, q[tail++]);
-		if (e && !err)
-			err = e;
+		}
+		err = remote_submit_write(f, (uint64_t)off + done, (const unsigned char *)buf + done,
+					  (uint32_t)want, &w->q);
+		if (err) {
+			free(w);
+			break;
+		}
+		w->len = want;
+		if (f->wb_tail)
+			f->wb_tail->next = w;
+		else
+			f->wb_head = w;
+		f->wb_tail = w;
+		f->wb_bytes += want;
+		done += want;
 	}
-	free(q);
+	if (!err) {
+		err = f->wb_err;
+		f->wb_err = 0;
+	}
+	pthread_mutex_unlock(&f->lock);
 	return err ? err : (ssize_t)len;
+}
+
+/* Drain the writes of @f before an operation that must see them. */
+static int remote_file_sync_point(struct remote_file *f)
+{
+	int err;
+
+	pthread_mutex_lock(&f->lock);
+	err = remote_wb_drain(f);
+	pthread_mutex_unlock(&f->lock);
+	return err;
 }
 
 int remote_fstat(struct remote_file *f, struct stat *st)
@@ -578,9 +830,12 @@ int remote_fstat(struct remote_file *f, struct stat *st)
 	struct sftp_buf b;
 	unsigned char *p;
 	size_t len;
-	uint32_t id = conn_next_id(f->r->conn);
-	int err;
+	uint32_t id;
+	int err = remote_file_sync_point(f);
 
+	if (err)
+		return err;
+	id = conn_next_id(f->r->conn);
 	sftp_buf_init(&b);
 	sftp_enc_handle(&b, SSH_FXP_FSTAT, id, f->handle, f->hlen);
 	err = conn_call(f->r->conn, &b, id, 0, f->gen, &p, &len);
@@ -593,10 +848,19 @@ int remote_ftruncate(struct remote_file *f, off_t size)
 {
 	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_SIZE, .size = (uint64_t)size };
 	struct sftp_buf b;
-	uint32_t id = conn_next_id(f->r->conn);
+	uint32_t id;
+	int err;
 
 	if (size < 0)
 		return -EINVAL;
+	err = remote_file_sync_point(f);
+	if (err)
+		return err;
+	pthread_mutex_lock(&f->lock);
+	remote_ra_drop(f);
+	f->ra_hits = 0;
+	pthread_mutex_unlock(&f->lock);
+	id = conn_next_id(f->r->conn);
 	sftp_buf_init(&b);
 	sftp_enc_fsetstat(&b, id, f->handle, f->hlen, &a);
 	return remote_status_call(f->r, &b, id, 0, f->gen);
@@ -606,7 +870,10 @@ int remote_fsync(struct remote_file *f)
 {
 	struct sftp_buf b;
 	uint32_t id;
+	int err = remote_file_sync_point(f);
 
+	if (err)
+		return err;
 	if (!(conn_extensions(f->r->conn) & SFTP_EXT_FSYNC))
 		return -ENOTSUP;
 	id = conn_next_id(f->r->conn);
@@ -617,11 +884,18 @@ int remote_fsync(struct remote_file *f)
 
 int remote_close(struct remote_file *f)
 {
-	int err;
+	int err, e;
 
 	if (!f)
 		return 0;
+	pthread_mutex_lock(&f->lock);
+	remote_ra_drop(f);
+	e = remote_wb_drain(f);
+	pthread_mutex_unlock(&f->lock);
 	err = remote_close_handle(f);
+	if (e)
+		err = e;
+	pthread_mutex_destroy(&f->lock);
 	free(f);
 	return err;
 }

@@ -74,7 +74,14 @@ int remote_open(struct remote *r, const char *path, int flags, mode_t mode, stru
  * fill the link at high latency.
  */
 ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off);
-/* Write all @len bytes at @off (pipelined); returns @len or -errno. */
+/*
+ * Write all @len bytes at @off (pipelined); returns @len or -errno. Writes
+ * are write-behind: the call returns once the requests are queued and at most
+ * a few MiB of the handle's writes are unconfirmed; a write that fails later
+ * is reported by the next remote_pwrite, remote_fsync, remote_fstat,
+ * remote_ftruncate or remote_close of the same handle. Reads of the handle
+ * see its earlier writes.
+ */
 ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t off);
 int remote_fstat(struct remote_file *f, struct stat *st);
 int remote_ftruncate(struct remote_file *f, off_t size);

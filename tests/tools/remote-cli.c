@@ -74,6 +74,39 @@ static int cli_cat(struct remote *r, const char *path, off_t off, long long len)
 	return err;
 }
 
+static int cli_cat_bs(struct remote *r, const char *path, size_t bs)
+{
+	struct remote_file *f;
+	char *buf;
+	off_t off = 0;
+	ssize_t n;
+	int err;
+
+	if (bs == 0)
+		return -EINVAL;
+	err = remote_open(r, path, O_RDONLY, 0, &f);
+	if (err)
+		return err;
+	buf = malloc(bs);
+	if (!buf) {
+		remote_close(f);
+		return -ENOMEM;
+	}
+	while ((n = remote_pread(f, buf, bs, off)) > 0) {
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
+			n = -EIO;
+			break;
+		}
+		off += n;
+	}
+	if (n < 0)
+		err = (int)n;
+	free(buf);
+	fflush(stdout);
+	remote_close(f);
+	return err;
+}
+
 /* write PATH OFF: stdin's bytes at OFF (the file is created if needed). */
 static int cli_write(struct remote *r, const char *path, off_t off, int flags)
 {
@@ -184,6 +217,11 @@ static int cli_one(struct remote *r, int argc, char **argv)
 	if (strcmp(c, "cat") == 0) {
 		NEED(1);
 		return cli_cat(r, argv[1], 0, -1);
+	}
+	if (strcmp(c, "catbs") == 0) {
+		/* cat in reads of BS bytes, like the kernel's FUSE requests */
+		NEED(2);
+		return cli_cat_bs(r, argv[1], (size_t)strtoull(argv[2], NULL, 0));
 	}
 	if (strcmp(c, "read") == 0) {
 		NEED(3);
