@@ -650,12 +650,19 @@ int layer_fsync(struct layer *l, const char *path)
 
 int layer_attr_get(struct layer *l, const char *path, struct stat *st)
 {
+	return layer_attr_get_max(l, path, st, l->attr_ms);
+}
+
+int layer_attr_get_max(struct layer *l, const char *path, struct stat *st, int max_age_ms)
+{
 	struct lattr *a;
 	int err = -EAGAIN;
 
+	if (max_age_ms > l->attr_ms)
+		max_age_ms = l->attr_ms;
 	pthread_mutex_lock(&l->lock);
 	a = lmap_get(&l->attrs, path);
-	if (a && layer_now_ms() - a->t_ms < (uint64_t)l->attr_ms) {
+	if (a && layer_now_ms() - a->t_ms < (uint64_t)max_age_ms) {
 		if (a->negative) {
 			err = -ENOENT;
 		} else {

@@ -128,6 +128,8 @@ int layer_fsync(struct layer *l, const char *path);
  * records a negative entry.
  */
 int layer_attr_get(struct layer *l, const char *path, struct stat *st);
+/* The same, with entries older than @max_age_ms counted as expired. */
+int layer_attr_get_max(struct layer *l, const char *path, struct stat *st, int max_age_ms);
 void layer_attr_put(struct layer *l, const char *path, const struct stat *st);
 
 /*

@@ -127,8 +127,12 @@ static struct version lops_version(const struct stat *st)
 
 /* --- the VM side, through the layer's caches -------------------------------- */
 
-/* lstat of @path on the VM; -ENOENT when it cannot be there. */
-static int lops_remote_attr(struct lops *lo, const char *path, struct stat *st)
+/*
+ * lstat of @path on the VM, from the cache when not older than @max_age_ms
+ * (-1: the cache's lifetime); -ENOENT when it cannot be there.
+ */
+static int lops_remote_attr_max(struct lops *lo, const char *path, struct stat *st,
+				int max_age_ms)
 {
 	char parent[PATH_MAX];
 	struct stat pst;
@@ -137,7 +141,8 @@ static int lops_remote_attr(struct lops *lo, const char *path, struct stat *st)
 
 	if (!lo->r || lops_local_only(lo, path))
 		return -ENOENT;
-	err = layer_attr_get(lo->l, path, st);
+	err = max_age_ms < 0 ? layer_attr_get(lo->l, path, st)
+			     : layer_attr_get_max(lo->l, path, st, max_age_ms);
 	if (err != -EAGAIN)
 		return err;
 	/* A child of what the VM lacks is missing too (no round trip). */
@@ -154,6 +159,17 @@ static int lops_remote_attr(struct lops *lo, const char *path, struct stat *st)
 	else if (err == -ENOENT || err == -ENOTDIR)
 		layer_attr_put(lo->l, path, NULL);
 	return err == -ENOTDIR ? -ENOENT : err;
+}
+
+static int lops_remote_attr(struct lops *lo, const char *path, struct stat *st)
+{
+	return lops_remote_attr_max(lo, path, st, -1);
+}
+
+/* Close-to-open: what open() checks is at most the mount's cache_timeout old. */
+static int lops_open_max_age(const struct lops *lo)
+{
+	return lo->o ? (int)(lo->o->attr_timeout_s * 1000) : 1000;
 }
 
 /* The union's view of @path; *local says which side answered. */
@@ -282,10 +298,10 @@ static int lops_copyup(struct lops *lo, const char *path, int trunc)
 
 /*
  * Close-to-open for a CLEAN local copy: when the VM's version moved on and
- * nobody has the file open, fetch the new one. CLEAN -> CLEAN (new base).
+ * nobody else has the file open, fetch the new one. CLEAN -> CLEAN (new base).
  * Called with lo->ns held. Failures leave the local copy as it is.
  */
-static void lops_revalidate(struct lops *lo, const char *path)
+static void lops_revalidate(struct lops *lo, const char *path, const struct lops_file *self)
 {
 	enum path_state s;
 	struct version base;
@@ -295,13 +311,14 @@ static void lops_revalidate(struct lops *lo, const char *path)
 
 	if (layer_state(lo->l, path, &s, &base) != 0 || s != PATH_CLEAN || !base.valid)
 		return;
-	if (lops_remote_attr(lo, path, &st) != 0 || !S_ISREG(st.st_mode))
+	if (lops_remote_attr_max(lo, path, &st, lops_open_max_age(lo)) != 0 ||
+	    !S_ISREG(st.st_mode))
 		return;
 	if ((uint64_t)st.st_size == base.size && st.st_mtim.tv_sec == base.mtime)
 		return;
 	pthread_mutex_lock(&lo->lock);
 	for (struct lops_file *f = lo->files; f; f = f->next)
-		busy |= !f->unlinked && strcmp(f->path, path) == 0;
+		busy |= f != self && !f->unlinked && strcmp(f->path, path) == 0;
 	pthread_mutex_unlock(&lo->lock);
 	if (busy || lops_download(lo, path, tmp, sizeof(tmp), &st) != 0)
 		return;
@@ -708,8 +725,10 @@ static int lops_open(const char *path, struct fuse_file_info *fi)
 		return err;
 	pthread_mutex_lock(&lo->ns);
 	err = lops_lookup(lo, path, &st, &local);
+	if (!err && !local)
+		err = lops_remote_attr_max(lo, path, &st, lops_open_max_age(lo));
 	if (!err && local && !writing)
-		lops_revalidate(lo, path);
+		lops_revalidate(lo, path, f);
 	if (!err && !local && writing)
 		err = lops_copyup(lo, path, trunc);
 	pthread_mutex_unlock(&lo->ns);
