@@ -32,6 +32,9 @@ ok "status counts the held files" grep -q '^held: *2 (1 under .git/, not listed)
 ok "status lists the held file" grep -q '^  /notes.txt$' "$T/status.out"
 ok_not "status does not list .git files" grep -q '/.git/probe' "$T/status.out"
 
+"$WAKEFS" status "$M" >"$T/status2.out" 2>&1
+ok_eq "wakefs status prints the same" "$(cat "$T/status.out")" "$(cat "$T/status2.out")"
+ok "wakefs flush answers" "$WAKEFS" flush "$M" --timeout=30
 "$CLI" status "$M" --json >"$T/status.json" 2>&1
 ok "status --json parses" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/status.json"
 ok_eq "it lists the held file" "['/notes.txt']" \
