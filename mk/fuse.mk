@@ -3,3 +3,4 @@ libwakefs_a_SOURCES += fs/options.c fs/options.h fs/ops.c fs/ops.h
 dist_man1_MANS += man/wakefs.1
 INTEGRATION_TESTS += tests/integration/t-fs-posix.sh
 EXTRA_DIST += tests/tools/posix-ops.py
+INTEGRATION_TESTS += tests/integration/t-fs-bigdir.sh
