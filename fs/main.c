@@ -17,7 +17,11 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "flush.h"
+#include "layer.h"
+#include "lops.h"
 #include "ops.h"
+#include "policy.h"
 #include "options.h"
 #include "remote.h"
 
@@ -146,6 +150,97 @@ static int main_loop(struct fuse *fuse, const struct options *o)
 	return rc == 0 ? MAIN_OK : MAIN_FAIL;
 }
 
+/*
+ * The local layer and what runs over it: the default mode (fs/lops.h);
+ * -o writethrough mounts fs/ops.c's table instead. Started once the VM is
+ * connected; flushed (with a bound) after the unmount, freed before the
+ * connection.
+ */
+struct main_layer {
+	struct layer *layer;
+	struct policy *policy;
+	struct flusher *flusher;
+	struct control *control;
+	struct lops *lops;
+};
+
+static int main_layer_start(struct main_layer *ml, struct remote *remote, const struct options *o)
+{
+	struct layer_opts lopts = { .cache_max = o->cache_max };
+	struct flush_opts fopts = { .remote_root = o->dir, .debounce_ms = o->debounce_ms };
+	struct control_opts copts = { .mountpoint = o->mountpoint, .remote = o->source };
+	enum flush_mode mode = FLUSH_TRACKED;
+	char dir[4096];
+	int err;
+
+	if (o->flush && policy_mode_parse(o->flush, &mode)) {
+		fprintf(stderr, "wakefs: bad flush mode '%s': expected tracked, unignored or all\n",
+			o->flush);
+		return -EINVAL;
+	}
+	if (o->local) {
+		snprintf(dir, sizeof(dir), "%s", o->local);
+	} else if ((err = layer_default_dir(o->host, o->dir, dir, sizeof(dir)))) {
+		fprintf(stderr, "wakefs: cannot find a place for the local layer: set "
+			"XDG_DATA_HOME or HOME, or give -o local=DIR\n");
+		return err;
+	}
+	lopts.dir = dir;
+	err = layer_new(&ml->layer, &lopts);
+	if (err) {
+		fprintf(stderr, "wakefs: cannot open the local layer '%s': %s\n", dir, strerror(-err));
+		return err;
+	}
+	err = policy_new(&ml->policy, dir, mode);
+	if (!err)
+		err = flush_new(&ml->flusher, remote, ml->layer, ml->policy, &fopts);
+	if (err) {
+		fprintf(stderr, "wakefs: cannot start flushing the local layer '%s': %s\n", dir,
+			strerror(-err));
+		return err;
+	}
+	copts.policy = policy_mode_name(mode);
+	copts.f = ml->flusher;
+	copts.l = ml->layer;
+	err = control_new(&ml->control, &copts);
+	if (err) {
+		fprintf(stderr, "wakefs: cannot open the control socket of '%s': %s\n",
+			o->mountpoint, strerror(-err));
+		return err;
+	}
+	err = lops_new(&ml->lops, remote, ml->layer, o);
+	if (err)
+		fprintf(stderr, "wakefs: out of memory\n");
+	return err;
+}
+
+/* After the unmount: send what is dirty, within a bound. 1 when something stays unsent. */
+static int main_layer_flush(struct main_layer *ml, const struct options *o)
+{
+	int err, bound = o->unmount_flush_s ? o->unmount_flush_s : 30;
+
+	control_free(ml->control);
+	ml->control = NULL;
+	if (!ml->flusher)
+		return 0;
+	err = flush_all(ml->flusher, bound * 1000);
+	if (err)
+		fprintf(stderr, "wakefs: some changes of '%s' did not reach the VM (%s); they stay "
+			"in the local layer and are sent on the next mount\n", o->source,
+			strerror(-err));
+	return err ? 1 : 0;
+}
+
+static void main_layer_free(struct main_layer *ml)
+{
+	control_free(ml->control);
+	flush_free(ml->flusher);
+	policy_free(ml->policy);
+	lops_free(ml->lops);
+	layer_free(ml->layer);
+	memset(ml, 0, sizeof(*ml));
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -153,6 +248,7 @@ int main(int argc, char **argv)
 	struct options o;
 	struct remote *remote = NULL;
 	struct ops *ops = NULL;
+	struct main_layer ml = { 0 };
 	struct fuse *fuse = NULL;
 	char err[1024];
 	int status = MAIN_FAIL, ready_fd = -1, mounted = 0, handlers = 0, rc;
@@ -187,11 +283,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wakefs: %s\n", *err ? err : strerror(-rc));
 		goto out;
 	}
+	if (!o.writethrough && main_layer_start(&ml, remote, &o))
+		goto out;
 	if (ops_new(&ops, remote, &o) || main_fuse_args(&o, &args)) {
 		fprintf(stderr, "wakefs: out of memory\n");
 		goto out;
 	}
-	fuse = fuse_new(&args, ops_table(), sizeof(*ops_table()), ops);
+	if (o.writethrough)
+		fuse = fuse_new(&args, ops_table(), sizeof(*ops_table()), ops);
+	else
+		fuse = fuse_new(&args, lops_table(), sizeof(*lops_table()), ml.lops);
 	if (!fuse) {
 		fprintf(stderr, "wakefs: cannot set up the FUSE session for '%s'\n", o.source);
 		goto out;
@@ -218,6 +319,9 @@ out:
 	if (fuse)
 		fuse_destroy(fuse);
 	fuse_opt_free_args(&args);
+	if (main_layer_flush(&ml, &o) && status == MAIN_OK)
+		status = MAIN_FAIL;
+	main_layer_free(&ml);
 	ops_free(ops);
 	remote_free(remote);
 	options_release(&o);

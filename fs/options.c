@@ -35,7 +35,9 @@ static const char options_expected[] =
 	"expected identity=FILE, known_hosts=FILE, accept_new_hostkey, "
 	"host_key_alias=NAME, ssh_config=FILE, port=N, reconnect_timeout=SECONDS, "
 	"connect_timeout=SECONDS, cache_timeout=SECONDS, allow_other, allow_root, "
-	"default_permissions, ro, nosuid, nodev, noexec, noatime or debug "
+	"default_permissions, ro, nosuid, nodev, noexec, noatime, debug, "
+	"writethrough, local=DIR, flush=tracked|unignored|all, debounce_ms=N, "
+	"cache_max=SIZE or unmount_flush=SECONDS "
 	"(see 'wakefs --help')";
 
 static int options_error(char *err, size_t errlen, const char *fmt, ...)
@@ -136,6 +138,7 @@ static const struct options_flag options_flags[] = {
 	{ "noexec", offsetof(struct options, noexec) },
 	{ "noatime", offsetof(struct options, noatime) },
 	{ "debug", offsetof(struct options, debug) },
+	{ "writethrough", offsetof(struct options, writethrough) },
 	{ NULL, 0 },
 };
 
@@ -150,17 +153,89 @@ static const struct options_string options_strings[] = {
 	{ "known_hosts", offsetof(struct options, known_hosts) },
 	{ "host_key_alias", offsetof(struct options, host_key_alias) },
 	{ "ssh_config", offsetof(struct options, ssh_config) },
+	{ "local", offsetof(struct options, local) },
+	{ "flush", offsetof(struct options, flush) },
 	{ NULL, 0 },
 };
+
+/* A size in bytes with an optional K, M, G or T suffix (powers of 1024). */
+static int options_size(const char *s, unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || v == 0 || v > (~0ULL >> shift))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+/* The local layer's items (fs/layer.h, fs/flush.h): 1 when @item was one. */
+static int options_layer_item(struct options *o, const char *item, int *rc, char *err,
+			      size_t errlen)
+{
+	const char *v;
+
+	if ((v = options_value(item, "debounce_ms"))) {
+		if (options_int(v, 0, 3600000, &o->debounce_ms))
+			*rc = options_error(err, errlen,
+					    "bad option '%s': expected debounce_ms=MILLISECONDS (0 to 3600000)",
+					    item);
+		else if (o->debounce_ms == 0)
+			o->debounce_ms = -1;	/* 0 asked: no debounce (the flusher's 0 means default) */
+		return 1;
+	}
+	if ((v = options_value(item, "cache_max"))) {
+		if (options_size(v, &o->cache_max))
+			*rc = options_error(err, errlen,
+					    "bad option '%s': expected cache_max=SIZE (bytes, or with K, M, G)",
+					    item);
+		return 1;
+	}
+	if ((v = options_value(item, "unmount_flush"))) {
+		if (options_int(v, 1, 86400, &o->unmount_flush_s))
+			*rc = options_error(err, errlen,
+					    "bad option '%s': expected unmount_flush=SECONDS (1 to 86400)",
+					    item);
+		return 1;
+	}
+	if ((v = options_value(item, "flush"))) {
+		if (strcmp(v, "tracked") && strcmp(v, "unignored") && strcmp(v, "all")) {
+			*rc = options_error(err, errlen,
+					    "bad option '%s': expected flush=tracked, unignored or all",
+					    item);
+			return 1;
+		}
+	}
+	return 0;
+}
 
 /* One item of a -o list. */
 static int options_item(struct options *o, const char *item, char *err, size_t errlen)
 {
 	const char *v;
 	size_t i;
+	int rc = 0;
 
 	if (!*item)
 		return 0;
+	if (options_layer_item(o, item, &rc, err, errlen))
+		return rc;
 	for (i = 0; options_flags[i].name; i++) {
 		if (strcmp(item, options_flags[i].name) == 0) {
 			*(int *)((char *)o + options_flags[i].offset) = 1;
@@ -414,6 +489,8 @@ void options_release(struct options *o)
 	free(o->host_key_alias);
 	free(o->ssh_config);
 	free(o->mountpoint);
+	free(o->local);
+	free(o->flush);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -461,6 +538,14 @@ const char *options_usage(void)
 	       "     ro                      mount read-only\n"
 	       "     nosuid, nodev, noexec, noatime   passed to the kernel\n"
 	       "     debug                   same as -d\n"
+	       "     writethrough            no local layer: every change is on the VM when the call\n"
+	       "                             returns (the default is the local write-back layer)\n"
+	       "     local=DIR               the local layer directory, which may be an existing clone\n"
+	       "                             (default: $XDG_DATA_HOME/wakefs/HOST-DIR)\n"
+	       "     flush=tracked|unignored|all  what goes to the VM (default: git-tracked files)\n"
+	       "     debounce_ms=N           send a file N ms after its last close (default 1000)\n"
+	       "     cache_max=SIZE          bound on the clean cached copies (default 4G)\n"
+	       "     unmount_flush=SECONDS   how long unmount waits for the flush (default 30)\n"
 	       "  -h, --help                 print this help\n"
 	       "  -V, --version              print the version\n"
 	       "\n"

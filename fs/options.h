@@ -49,6 +49,14 @@ struct options {
 	int read_only;
 	int nosuid, nodev, noexec, noatime;
 	double attr_timeout_s;	/* attribute and name cache lifetime */
+
+	/* The local layer (fs/layer.h), the default mode. */
+	int writethrough;	/* -o writethrough: no layer, every change on the VM at once */
+	char *local;		/* -o local=DIR; NULL: layer_default_dir() */
+	char *flush;		/* -o flush=tracked|unignored|all; NULL: tracked */
+	int debounce_ms;	/* -o debounce_ms=N; 0: the flusher's default (1000) */
+	unsigned long long cache_max;	/* -o cache_max=SIZE in bytes; 0: the layer's default */
+	int unmount_flush_s;	/* -o unmount_flush=SECONDS: flush bound at unmount; 0: 30 */
 };
 
 /*

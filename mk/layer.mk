@@ -8,3 +8,5 @@ tests_unit_check_journal_LDADD = $(UNIT_LIBS)
 tests_unit_check_layer_SOURCES = tests/unit/check_layer.c
 tests_unit_check_layer_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_layer_LDADD = $(UNIT_LIBS)
+
+INTEGRATION_TESTS += tests/integration/t-layer-union.sh

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The union of the local layer and the VM: the VM's files show through, a
+# write copies up and wins, deletes leave whiteouts, listings merge, inode
+# numbers stay the same across a remount, and saves reach the VM (a plain
+# directory, outside any git repository, flushes everything).
+. "$top_srcdir/tests/lib.sh"
+t_init
+
+sshd_start vm || { fail "sshd starts"; t_done; }
+R=$T/vm
+M=$T/mnt
+L=$T/layer
+mkdir -p "$R/sub/deeper" "$R/emptydir" "$M"
+printf 'from the vm\n' >"$R/v.txt"
+printf 'deep\n' >"$R/sub/deeper/d.txt"
+printf 'keep\n' >"$R/sub/k.txt"
+ln -s v.txt "$R/link"
+
+mount_layer() {
+	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o "local=$L,debounce_ms=200" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+	t_track_pid $!
+	mount_wait "$M" 30
+}
+mount_layer || { fail "wakefs mounts with a local layer"; t_done; }
+pass "wakefs mounts with a local layer"
+
+# --- the VM shows through -------------------------------------------------------
+ok_eq "a VM file reads through the mount" "from the vm" "$(cat "$M/v.txt")"
+ok_eq "a VM file in a subdirectory reads" "deep" "$(cat "$M/sub/deeper/d.txt")"
+ok_eq "the root lists the VM's entries" "emptydir link sub v.txt" "$(ls "$M" | tr '\n' ' ' | sed 's/ $//')"
+ok_eq "a VM symlink reads" "v.txt" "$(readlink "$M/link")"
+ok_not "the layer's own state is not shown" test -e "$M/.wakefs"
+ok_not "reading does not put the file in the layer" test -e "$L/v.txt"
+
+# --- writes: copy-up, local wins, flushed ------------------------------------------
+printf 'local edit\n' >>"$M/v.txt"
+ok_eq "an append keeps the VM's content (copy-up)" "$(printf 'from the vm\nlocal edit')" "$(cat "$M/v.txt")"
+ok "the edited file is in the layer" test -f "$L/v.txt"
+ok "the edit reaches the VM" wait_for 20 grep -q 'local edit' "$R/v.txt"
+printf 'new file\n' >"$M/sub/new.txt"
+ok "a new file in a VM directory reaches the VM" wait_for 20 grep -q 'new file' "$R/sub/new.txt"
+ok_eq "the merged listing has local and VM entries" "deeper k.txt new.txt" \
+	"$(ls "$M/sub" | tr '\n' ' ' | sed 's/ $//')"
+mkdir -p "$M/made/inner"
+printf 'x\n' >"$M/made/inner/x"
+ok "new directories and their files reach the VM" wait_for 20 test -f "$R/made/inner/x"
+
+# --- deletes and renames ------------------------------------------------------------
+rm "$M/sub/k.txt"
+ok_not "an unlinked VM file is gone from the mount" test -e "$M/sub/k.txt"
+ok "the unlink reaches the VM" wait_for 20 test ! -e "$R/sub/k.txt"
+ok_not "rmdir of a non-empty VM directory fails" rmdir "$M/sub/deeper"
+ok "the directory is still there" test -f "$M/sub/deeper/d.txt"
+ok "rmdir of an empty VM directory succeeds" rmdir "$M/emptydir"
+ok_not "it is gone from the mount" test -e "$M/emptydir"
+mv "$M/sub/new.txt" "$M/sub/renamed.txt"
+ok_eq "a renamed file reads under its new name" "new file" "$(cat "$M/sub/renamed.txt")"
+ok "the rename reaches the VM" wait_for 20 test -f "$R/sub/renamed.txt"
+ok "the old name is gone on the VM" wait_for 20 test ! -e "$R/sub/new.txt"
+mv "$M/sub/deeper" "$M/moved"
+ok_eq "a VM directory moves (mv copies it)" "deep" "$(cat "$M/moved/d.txt")"
+ok_not "its old name is gone from the mount" test -e "$M/sub/deeper"
+
+# --- the VM changes a file nobody wrote -------------------------------------------------
+printf 'v2 from the vm, longer\n' >"$R/sub/fresh.txt"
+ok "a file made on the VM shows up" wait_for 30 test -f "$M/sub/fresh.txt"
+ok_eq "and reads" "v2 from the vm, longer" "$(cat "$M/sub/fresh.txt")"
+
+# --- the VM changes files the mount has read or sent (close-to-open) -----------------------
+printf 'cached\n' >"$R/c.txt"
+ok_eq "a VM file is read (and cached)" "cached" "$(cat "$M/c.txt")"
+printf 'cached, then changed on the vm\n' >"$R/c.txt"
+ok "the VM's change shows on the next open" \
+	wait_for 20 eval "[ \"\$(cat '$M/c.txt')\" = 'cached, then changed on the vm' ]"
+ok "wakefs flush sends everything and waits" "$WAKEFS" flush "$M"
+printf 'the vm rewrote it\n' >"$R/v.txt"
+ok "the VM's change of a file the mount sent shows on the next open" \
+	wait_for 20 eval "[ \"\$(cat '$M/v.txt')\" = 'the vm rewrote it' ]"
+
+# --- stable inode numbers ----------------------------------------------------------------
+ino_v=$(stat -c %i "$M/v.txt")
+ino_d=$(stat -c %i "$M/moved/d.txt")
+ok "unmount" umount_wait "$M"
+mount_layer || fail "remount"
+ok_eq "a local file keeps its inode number across a remount" "$ino_v" "$(stat -c %i "$M/v.txt")"
+ok_eq "a moved file keeps its inode number across a remount" "$ino_d" "$(stat -c %i "$M/moved/d.txt")"
+ok_eq "the file survives the remount" "the vm rewrote it" "$(cat "$M/v.txt")"
+ok_eq "a local-only edit survives the remount" "x" "$(cat "$M/made/inner/x")"
+ok_not "an unlinked file stays gone after the remount" test -e "$M/sub/k.txt"
+ok "unmount again" umount_wait "$M"
+t_done
