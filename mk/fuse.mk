@@ -4,3 +4,4 @@ dist_man1_MANS += man/wakefs.1
 INTEGRATION_TESTS += tests/integration/t-fs-posix.sh
 EXTRA_DIST += tests/tools/posix-ops.py
 INTEGRATION_TESTS += tests/integration/t-fs-bigdir.sh
+INTEGRATION_TESTS += tests/integration/t-fs-cli.sh
