@@ -19,7 +19,7 @@ M=$T/mnt
 mkdir -p "$R" "$M"
 # The "VM" is this machine: its python makes the files faster than touch.
 ok "the VM makes $N files" vm_ssh "mkdir '$R/big' && cd '$R/big' && '$PY' -c 'for i in range(1, $N + 1): open(\"entry-%06d\" % i, \"w\")' && printf 12345 >entry-000077 && touch .wakefs_hidden_0001"
-"$WAKEFS" -f -F "$VM_SSH_CONFIG" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o writethrough "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
 t_track_pid $!
 if ! mount_wait "$M" 30; then
 	fail "wakefs mounts the VM directory"

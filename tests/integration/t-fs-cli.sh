@@ -53,7 +53,7 @@ R=$T/vm
 mkdir -p "$R"
 echo "on the vm" >"$R/f"
 chmod 644 "$R/f"
-direct=(-p "$VM_PORT" -o "identity=$VM_KEY")
+direct=(-p "$VM_PORT" -o "identity=$VM_KEY" -o writethrough)
 
 # --- connecting ---------------------------------------------------------------
 dead=$(free_port)
@@ -98,7 +98,7 @@ ok "unmount" umount_wait "$M"
 if command -v mount.fuse3 >/dev/null; then
 	ok "mount.fuse3 -t fuse.wakefs with an fstab-style -o list" \
 		env PATH="$(dirname "$WAKEFS"):$PATH" timeout 60 mount.fuse3 "127.0.0.1:$R" "$M" -t fuse.wakefs \
-		-o "rw,noauto,_netdev,nofail,defaults,port=$VM_PORT,identity=$VM_KEY,known_hosts=$VM_KNOWN_HOSTS,reconnect_timeout=30"
+		-o "rw,noauto,_netdev,nofail,defaults,writethrough,port=$VM_PORT,identity=$VM_KEY,known_hosts=$VM_KNOWN_HOSTS,reconnect_timeout=30"
 	ok_eq "the fstab-style mount works" "on the vm" "$(cat "$M/f" 2>&1)"
 	ok "unmount" umount_wait "$M"
 else
@@ -116,7 +116,7 @@ else
 	trap 'rc=$?; userdel "$user" 2>/dev/null; (exit $rc); t_cleanup' EXIT
 	chmod 711 "$T"	# let the other user reach the mountpoint
 	as_user() { setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups "$@"; }
-	"$WAKEFS" -f -F "$VM_SSH_CONFIG" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o writethrough "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
 	t_track_pid $!
 	if mount_wait "$M" 30; then
 		ok_not "another user cannot read a private mount" as_user cat "$M/f"
@@ -125,7 +125,7 @@ else
 	else
 		fail "the private mount comes up"
 	fi
-	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o allow_other,ro "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o writethrough,allow_other,ro "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
 	t_track_pid $!
 	if mount_wait "$M" 30; then
 		ok_eq "with allow_other another user can read" "on the vm" "$(as_user cat "$M/f" 2>&1)"

@@ -15,7 +15,7 @@ sshd_start vm || { fail "sshd starts"; t_done; }
 R=$T/vm          # the mounted directory, as the VM sees it
 M=$T/mnt
 mkdir -p "$R" "$M"
-"$WAKEFS" -f -F "$VM_SSH_CONFIG" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o writethrough "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
 t_track_pid $!
 if ! mount_wait "$M" 30; then
 	fail "wakefs mounts the VM directory"
