@@ -658,11 +658,12 @@ int layer_attr_get_max(struct layer *l, const char *path, struct stat *st, int m
 	struct lattr *a;
 	int err = -EAGAIN;
 
-	if (max_age_ms > l->attr_ms)
-		max_age_ms = l->attr_ms;
+	uint64_t max = max_age_ms < 0 ? UINT64_MAX
+		     : (uint64_t)(max_age_ms < l->attr_ms ? max_age_ms : l->attr_ms);
+
 	pthread_mutex_lock(&l->lock);
 	a = lmap_get(&l->attrs, path);
-	if (a && layer_now_ms() - a->t_ms < (uint64_t)max_age_ms) {
+	if (a && layer_now_ms() - a->t_ms < max) {
 		if (a->negative) {
 			err = -ENOENT;
 		} else {
@@ -750,15 +751,16 @@ void layer_dir_put(struct layer *l, const char *path, struct layer_listing *ls)
 	pthread_mutex_unlock(&l->lock);
 }
 
-int layer_dir_get(struct layer *l, const char *path,
-		  int (*cb)(const char *name, const struct stat *st, void *payload), void *payload)
+static int layer_dir_get_age(struct layer *l, const char *path,
+			     int (*cb)(const char *name, const struct stat *st, void *payload),
+			     void *payload, uint64_t max)
 {
 	struct layer_listing *ls, *copy = NULL;
 	int err = -EAGAIN;
 
 	pthread_mutex_lock(&l->lock);
 	ls = lmap_get(&l->dirs, path);
-	if (ls && layer_now_ms() - ls->t_ms < (uint64_t)l->attr_ms) {
+	if (ls && layer_now_ms() - ls->t_ms < max) {
 		err = layer_listing_new(&copy);
 		for (size_t i = 0; !err && i < ls->n; i++)
 			err = layer_listing_add(copy, ls->names[i], &ls->sts[i]);
@@ -771,6 +773,19 @@ int layer_dir_get(struct layer *l, const char *path,
 out:
 	layer_listing_free(copy);
 	return err;
+}
+
+int layer_dir_get(struct layer *l, const char *path,
+		  int (*cb)(const char *name, const struct stat *st, void *payload), void *payload)
+{
+	return layer_dir_get_age(l, path, cb, payload, l->attr_ms);
+}
+
+int layer_dir_get_stale(struct layer *l, const char *path,
+			int (*cb)(const char *name, const struct stat *st, void *payload),
+			void *payload)
+{
+	return layer_dir_get_age(l, path, cb, payload, UINT64_MAX);
 }
 
 void layer_invalidate(struct layer *l, const char *path)

@@ -128,7 +128,10 @@ int layer_fsync(struct layer *l, const char *path);
  * records a negative entry.
  */
 int layer_attr_get(struct layer *l, const char *path, struct stat *st);
-/* The same, with entries older than @max_age_ms counted as expired. */
+/*
+ * The same, with entries older than @max_age_ms counted as expired (at most
+ * the cache's lifetime); @max_age_ms < 0: any age (the VM is out of reach).
+ */
 int layer_attr_get_max(struct layer *l, const char *path, struct stat *st, int max_age_ms);
 void layer_attr_put(struct layer *l, const char *path, const struct stat *st);
 
@@ -145,6 +148,10 @@ void layer_listing_free(struct layer_listing *ls);
 void layer_dir_put(struct layer *l, const char *path, struct layer_listing *ls);
 int layer_dir_get(struct layer *l, const char *path,
 		  int (*cb)(const char *name, const struct stat *st, void *payload), void *payload);
+/* The same, any age allowed (the VM is out of reach): -EAGAIN only when never listed. */
+int layer_dir_get_stale(struct layer *l, const char *path,
+			int (*cb)(const char *name, const struct stat *st, void *payload),
+			void *payload);
 
 /* Drop what is cached about @path: its attributes, its listing, its parent's listing. */
 void layer_invalidate(struct layer *l, const char *path);

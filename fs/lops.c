@@ -141,6 +141,14 @@ static int lops_remote_attr_max(struct lops *lo, const char *path, struct stat *
 
 	if (!lo->r || lops_local_only(lo, path))
 		return -ENOENT;
+	if (!remote_connected(lo->r)) {
+		/*
+		 * Out of reach: what we knew, however old, else "not there",
+		 * so that work on local files goes on at local speed.
+		 */
+		err = layer_attr_get_max(lo->l, path, st, -1);
+		return err == -EAGAIN ? -ENOENT : err;
+	}
 	err = max_age_ms < 0 ? layer_attr_get(lo->l, path, st)
 			     : layer_attr_get_max(lo->l, path, st, max_age_ms);
 	if (err != -EAGAIN)
@@ -570,6 +578,10 @@ static int lops_rd_vm(struct lops_rd *rd)
 	char *vp;
 	int err;
 
+	if (!remote_connected(lo->r)) {
+		err = layer_dir_get_stale(lo->l, rd->path, lops_rd_remote, rd);
+		return err == -EAGAIN ? -EIO : err;
+	}
 	err = layer_dir_get(lo->l, rd->path, lops_rd_remote, rd);
 	if (err != -EAGAIN)
 		return err;

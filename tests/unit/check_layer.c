@@ -271,15 +271,27 @@ START_TEST(test_attr_dir_cache)
 	ck_assert_int_eq(layer_attr_get(L, "/d/y", &got), -EAGAIN);
 	ck_assert_int_eq(layer_attr_get(L, "/d/x", &got), 0);
 	ck_assert_int_eq(layer_dir_get(L, "/d", list_cb, out), -EAGAIN);
+	ck_assert_int_eq(layer_dir_get_stale(L, "/d", list_cb, out), -EAGAIN);
 	layer_invalidate(L, "/a");	/* parent is "/" */
 	ck_assert_int_eq(layer_attr_get(L, "/a", &got), -EAGAIN);
 
 	/* Entries expire after attr_timeout_ms (1500 here). */
 	layer_attr_put(L, "/gone", NULL);
 	ck_assert_int_eq(layer_attr_get(L, "/gone", &got), -ENOENT);
+	ck_assert_int_eq(layer_listing_new(&ls), 0);
+	ck_assert_int_eq(layer_listing_add(ls, "x", &st), 0);
+	layer_dir_put(L, "/d", ls);
 	usleep(1600 * 1000);
+	out[0] = '\0';
+	ck_assert_int_eq(layer_dir_get(L, "/d", list_cb, out), -EAGAIN);
+	ck_assert_int_eq(layer_dir_get_stale(L, "/d", list_cb, out), 0);
+	ck_assert_str_eq(out, "x=7;");
 	ck_assert_int_eq(layer_attr_get(L, "/gone", &got), -EAGAIN);
 	ck_assert_int_eq(layer_attr_get(L, "/d/x", &got), -EAGAIN);
+	/* Out of reach of the VM, any age will do. */
+	ck_assert_int_eq(layer_attr_get_max(L, "/gone", &got, -1), -ENOENT);
+	ck_assert_int_eq(layer_attr_get_max(L, "/d/x", &got, -1), 0);
+	ck_assert_int_eq(layer_attr_get_max(L, "/d/x", &got, 100000), -EAGAIN);
 	layer_attr_put(L, "/a", &st);
 	layer_invalidate_all(L);
 	ck_assert_int_eq(layer_attr_get(L, "/a", &got), -EAGAIN);
