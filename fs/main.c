@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "lifecycle.h"
 #include "flush.h"
 #include "layer.h"
 #include "lops.h"
@@ -250,6 +251,7 @@ int main(int argc, char **argv)
 	struct ops *ops = NULL;
 	struct main_layer ml = { 0 };
 	struct fuse *fuse = NULL;
+	struct lifecycle *lc = NULL;
 	char err[1024];
 	int status = MAIN_FAIL, ready_fd = -1, mounted = 0, handlers = 0, rc;
 
@@ -257,6 +259,17 @@ int main(int argc, char **argv)
 	/* `wakefs status|flush|push|resolve MOUNTPOINT ...`: a client of the daemon. */
 	if (argc > 1 && control_is_command(argv[1]))
 		return control_client_main(argc - 1, argv + 1);
+	/* `wakefs umount MOUNTPOINT`; `wakefs mount PROFILE MOUNTPOINT` wakes the VM first. */
+	if (argc > 1 && !strcmp(argv[1], "umount"))
+		return lifecycle_umount_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "mount")) {
+		if (lifecycle_new(&lc, argc, argv, err, sizeof(err))) {
+			fprintf(stderr, "wakefs: %s\n", err);
+			return MAIN_FAIL;
+		}
+		argc = lifecycle_argc(lc);
+		argv = lifecycle_argv(lc);
+	}
 	if (options_parse(&o, argc, argv, err, sizeof(err))) {
 		fprintf(stderr, "wakefs: %s\n", err);
 		status = MAIN_USAGE;
@@ -285,14 +298,18 @@ int main(int argc, char **argv)
 	}
 	if (!o.writethrough && main_layer_start(&ml, remote, &o))
 		goto out;
+	if (lc && lifecycle_attach(lc, remote, NULL, o.mountpoint)) {
+		fprintf(stderr, "wakefs: cannot start the lifecycle thread\n");
+		goto out;
+	}
 	if (ops_new(&ops, remote, &o) || main_fuse_args(&o, &args)) {
 		fprintf(stderr, "wakefs: out of memory\n");
 		goto out;
 	}
 	if (o.writethrough)
-		fuse = fuse_new(&args, ops_table(), sizeof(*ops_table()), ops);
+		fuse = fuse_new(&args, lifecycle_ops(lc, ops_table()), sizeof(*ops_table()), ops);
 	else
-		fuse = fuse_new(&args, lops_table(), sizeof(*lops_table()), ml.lops);
+		fuse = fuse_new(&args, lifecycle_ops(lc, lops_table()), sizeof(*lops_table()), ml.lops);
 	if (!fuse) {
 		fprintf(stderr, "wakefs: cannot set up the FUSE session for '%s'\n", o.source);
 		goto out;
@@ -321,9 +338,14 @@ out:
 	fuse_opt_free_args(&args);
 	if (main_layer_flush(&ml, &o) && status == MAIN_OK)
 		status = MAIN_FAIL;
+	if (lc && status == MAIN_OK)
+		status = lifecycle_finish(lc) ? MAIN_FAIL : MAIN_OK;
+	else if (lc)
+		lifecycle_abort(lc);
 	main_layer_free(&ml);
 	ops_free(ops);
 	remote_free(remote);
+	lifecycle_free(lc);
 	options_release(&o);
 	return status;
 }

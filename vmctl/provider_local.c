@@ -360,6 +360,26 @@ static pid_t local_pid(struct vm *vm, time_t *since)
 	return pid;
 }
 
+/* 1 while @pid exists and is not a zombie (whatever it runs: it may still be exec'ing). */
+static int local_alive(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	rp = strrchr(buf, ')');
+	return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
 /* 1 once something on 127.0.0.1:@port sends an SSH banner. */
 static int local_answers(int port)
 {
@@ -507,7 +527,7 @@ static int local_start(struct vm *vm, struct vm_error *err)
 			  (long)pid, port);
 	}
 	while (!local_answers(port)) {
-		if (!local_pid(vm, NULL) || local_now_ms() - t0 > LOCAL_START_TIMEOUT_MS) {
+		if (!local_alive(pid) || local_now_ms() - t0 > LOCAL_START_TIMEOUT_MS) {
 			local_path(vm, "sshd.log", logp, sizeof(logp));
 			local_log_tail(logp, tail, sizeof(tail));
 			if (local_pid(vm, NULL))
