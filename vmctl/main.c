@@ -358,8 +358,9 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 	const char *user = vm_profile_get(vm, "user"), *port = vm_profile_get(vm, "port");
 	const char *identity = vm_profile_get(vm, "identity");
 	const struct config_value *fw = NULL;
-	char addr[256], dest[400], alias[300], **av;
+	char addr[256], dest[400], alias[300], **av, **owned;
 	char *idpath = NULL;
+	size_t nowned = 0;
 	struct vm_error err;
 	int rc = main_check_args(o, allowed, valued, 0), n = 0, i, print = main_has(o, "--print");
 
@@ -370,8 +371,12 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 		return main_fail(rc, &err);
 	av = calloc((size_t)(24 + 2 * o->argc + 2 * (int)config_count(vm_section(vm), "forward") +
 			     o->rest_argc), sizeof(*av));
-	if (!av)
+	owned = calloc(config_count(vm_section(vm), "forward") + 1, sizeof(*owned));
+	if (!av || !owned) {
+		free(av);
+		free(owned);
 		return EXIT_FAILED;
+	}
 	av[n++] = "ssh";
 	snprintf(alias, sizeof(alias), "HostKeyAlias=%s", vm_profile_name(vm));
 	av[n++] = "-o";
@@ -398,7 +403,8 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 			spec = NULL;
 		if (spec) {
 			av[n++] = "-L";
-			av[n++] = spec;	/* leaks until exec: harmless */
+			av[n++] = spec;
+			owned[nowned++] = spec;
 		}
 	}
 	for (i = 0; i + 1 < o->argc; i++) {
@@ -435,16 +441,20 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 			putchar('\'');
 		}
 		putchar('\n');
-		free(idpath);
-		free(av);
-		return EXIT_OK;
+		rc = EXIT_OK;
+		goto out;
 	}
 	fflush(NULL);
 	execvp(av[0], av);
 	fprintf(stderr, "vmctl: cannot run ssh: %s (install the OpenSSH client)\n", strerror(errno));
+	rc = EXIT_FAILED;
+out:
+	while (nowned)
+		free(owned[--nowned]);
+	free(owned);
 	free(idpath);
 	free(av);
-	return EXIT_FAILED;
+	return rc;
 }
 
 static int main_need_azure(struct vm *vm, const char *cmd)
