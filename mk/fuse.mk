@@ -5,3 +5,4 @@ INTEGRATION_TESTS += tests/integration/t-fs-posix.sh
 EXTRA_DIST += tests/tools/posix-ops.py
 INTEGRATION_TESTS += tests/integration/t-fs-bigdir.sh
 INTEGRATION_TESTS += tests/integration/t-fs-cli.sh
+INTEGRATION_TESTS += tests/integration/t-fs-reconnect.sh
