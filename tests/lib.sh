@@ -17,6 +17,10 @@
 : "${WAKEFS:=$top_builddir/fs/wakefs}"
 : "${VMCTL:=$top_builddir/vmctl/vmctl}"
 export top_srcdir top_builddir WAKEFS VMCTL
+# Debian's tools first: the tests rely on the packages scripts/deps installs,
+# not on whatever a user's PATH puts ahead of them (a pyenv shim costs a
+# process tree per python3 call).
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin:$PATH"
 
 T_N=0
 T_FAILED=0
