@@ -288,6 +288,25 @@ static int main_status(struct vm *vm, struct main_opts *o)
 	return EXIT_OK;
 }
 
+/* Connect to @ai within @ms milliseconds; the socket or -1. */
+static int main_connect(const struct addrinfo *ai, int ms)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			ai->ai_protocol), soerr = 0;
+	struct pollfd pfd = { fd, POLLOUT, 0 };
+	socklen_t len = sizeof(soerr);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if (errno == EINPROGRESS && poll(&pfd, 1, ms) == 1 &&
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
 /* Does an SSH server answer on @host:@port (its banner starts with "SSH-")? */
 static int main_ssh_answers(const char *host, const char *port)
 {
@@ -297,16 +316,13 @@ static int main_ssh_answers(const char *host, const char *port)
 	if (getaddrinfo(host, port, &hints, &ai))
 		return 0;
 	for (p = ai; p && !ok; p = p->ai_next) {
-		int fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+		int fd = main_connect(p, 3000);
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		char buf[8] = "";
-		struct timeval tv = { 5, 0 };
 
 		if (fd < 0)
 			continue;
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, p->ai_addr, p->ai_addrlen) == 0 && poll(&pfd, 1, 5000) == 1 &&
-		    read(fd, buf, 4) == 4 && !memcmp(buf, "SSH-", 4))
+		if (poll(&pfd, 1, 5000) == 1 && read(fd, buf, 4) == 4 && !memcmp(buf, "SSH-", 4))
 			ok = 1;
 		close(fd);
 	}

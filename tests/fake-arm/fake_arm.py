@@ -17,6 +17,7 @@ endpoint POST /_control (JSON object merged into the scenario), e.g.
   {"conflict": 1}          the next start/deallocate answers 409
   {"malformed": "instanceView"} the next instance view is truncated JSON
   {"forbidden": 1}         the next ARM request answers 403 AuthorizationFailed
+  {"next_ip": "127.0.0.1"} the next public IP handed out
 GET /_requests returns the request log (method, path, query; never credentials).
 
 Start: fake_arm.py --port-file FILE. Listens on 127.0.0.1, a free port.
@@ -64,8 +65,12 @@ class State:
         return vm
 
     def new_ip(self):
+        if self.scenario.get("next_ip"):  # e.g. the address of a test's sshd
+            ip, self.scenario["next_ip"] = self.scenario["next_ip"], None
+            return ip
         self.ip_counter += 1
-        return "203.0.113.%d" % self.ip_counter
+        # loopback addresses: a test that connects to one never leaves the machine
+        return "127.0.0.%d" % self.ip_counter
 
 
 S = State()

@@ -7,7 +7,8 @@
 fake_arm_start || { fail "fake ARM server starts"; t_done; }
 
 ssh-keygen -q -t ed25519 -N '' -f "$T/key" || { fail "ssh-keygen"; t_done; }
-echo "ssh_public_key = $T/key.pub" >>"$T/config"
+# the fake's public IPs are loopback addresses; nothing listens on this port
+printf 'ssh_public_key = %s\nport = %s\n' "$T/key.pub" "$(free_port)" >>"$T/config"
 mkdir -p "$T/proj/infra"
 cd "$T/proj" || exit 1
 

@@ -91,6 +91,30 @@ vmctl --config "$T/bad.conf" status
 ok "provider none without host says what to add" grep -q "sets no 'host'" "$T/err"
 vmctl bogus
 ok_eq "an unknown command exits 2" 2 "$?"
+# an Azure VM whose public IP is this sshd: start, wait, ssh end to end
+fake_arm_start || { fail "fake ARM server starts"; t_done; }
+cat >>"$T/config" <<EOF2
+
+[vm2]
+provider = azure
+subscription = $FAKE_SUB
+resource_group = rg1
+vm = dsvm
+user = $VM_USER
+port = $VM_PORT
+identity = $VM_KEY
+arm_endpoint = $ARM
+authority_host = $ARM
+EOF2
+export WAKEFS_CONFIG="$T/config"
+fake_ctl '{"next_ip": "127.0.0.1"}'
+ok "azure: start" vmctl --profile vm2 start
+ok "azure: wait until SSH answers at the resolved IP" vmctl --profile vm2 wait --timeout 20
+sed -i 's/^vm /vm2 /' "$VM_KNOWN_HOSTS"	# the host key under the profile's alias
+ok "azure: ssh runs a command on the VM" vmctl --profile vm2 ssh --no-forward -- \
+	-o UserKnownHostsFile="$VM_KNOWN_HOSTS" -o BatchMode=yes echo hello-from-azure
+ok_eq "and its output comes back" hello-from-azure "$(cat "$T/out")"
+
 ok "vmctl version" vmctl version
 ok "prints the version" grep -q "^vmctl [0-9]" "$T/out"
 ok "vmctl help" vmctl help
