@@ -304,11 +304,32 @@ static char *lifecycle_remote_dir(struct lifecycle *lc)
 	return strdup(d);
 }
 
+/*
+ * The local layer: the profile's `local`, else $XDG_DATA_HOME/wakefs/PROFILE
+ * (~/.local/share/...): named after the profile, since a woken VM's address
+ * may change. Caller frees; NULL when out of memory.
+ */
+static char *lifecycle_local_dir(struct lifecycle *lc)
+{
+	const char *l = vm_profile_get(lc->vm, "local"), *data = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (l && *l)
+		return config_expand_home(l);
+	if (data && *data)
+		snprintf(buf, sizeof(buf), "%s/wakefs/%s", data, lc->profile);
+	else
+		snprintf(buf, sizeof(buf), "%s/.local/share/wakefs/%s", home ? home : "",
+			 lc->profile);
+	return strdup(buf);
+}
+
 static int lifecycle_build_argv(struct lifecycle *lc, const char *argv0, const char *mnt,
 				const struct vm_ssh_params *sp, char **rest, int nrest)
 {
 	char src[PATH_MAX + 512], o[3 * PATH_MAX], port[16];
-	char *dir = lifecycle_remote_dir(lc);
+	char *dir = lifecycle_remote_dir(lc), *local;
 	int rc, i;
 
 	if (!dir)
@@ -327,6 +348,12 @@ static int lifecycle_build_argv(struct lifecycle *lc, const char *argv0, const c
 	lifecycle_opt(o, sizeof(o), "known_hosts", sp->known_hosts);
 	if (lc->idle_s)	/* a call that wakes the VM waits for its start */
 		lifecycle_opt(o, sizeof(o), "reconnect_timeout", "600");
+	lifecycle_opt(o, sizeof(o), "flush", vm_profile_get(lc->vm, "flush"));
+	local = lifecycle_local_dir(lc);
+	if (!local)
+		return -ENOMEM;
+	lifecycle_opt(o, sizeof(o), "local", local);
+	free(local);
 	rc = lifecycle_push(lc, argv0);
 	if (!rc)
 		rc = lifecycle_push(lc, src);

@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 	}
 	if (!o.writethrough && main_layer_start(&ml, remote, &o))
 		goto out;
-	if (lc && lifecycle_attach(lc, remote, NULL, o.mountpoint)) {
+	if (lc && lifecycle_attach(lc, remote, ml.flusher, o.mountpoint)) {
 		fprintf(stderr, "wakefs: cannot start the lifecycle thread\n");
 		goto out;
 	}

@@ -5,7 +5,7 @@
 . "$top_srcdir/tests/lib.sh"
 t_init
 
-export XDG_STATE_HOME=$T/state XDG_RUNTIME_DIR=$T/run
+export XDG_STATE_HOME=$T/state XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data
 mkdir -p "$T/run" "$T/vm/proj" "$T/mnt" && chmod 700 "$T/run"
 echo hello >"$T/vm/proj/a.txt"
 MARK=wakefs-life-job-$$
