@@ -32,3 +32,8 @@ tests_unit_check_azure_LDADD = $(UNIT_LIBS)
 EXTRA_DIST += tests/fixtures/arm
 
 dist_man1_MANS += man/vmctl.1
+
+# The libFuzzer target of the ARM response handling (a plain corpus runner here).
+noinst_PROGRAMS += tests/fuzz/fuzz_arm
+tests_fuzz_fuzz_arm_SOURCES = tests/fuzz/fuzz_arm.c
+tests_fuzz_fuzz_arm_LDADD = libvmctl.a $(VMCTL_LIBS)
