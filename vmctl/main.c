@@ -333,8 +333,9 @@ static int main_ssh_answers(const char *host, const char *port)
 static int main_wait(struct vm *vm, struct main_opts *o)
 {
 	static const char *const valued[] = { "--timeout", NULL };
-	const char *t = main_value(o, "--timeout"), *port = vm_profile_get(vm, "port");
-	char addr[256];
+	const char *t = main_value(o, "--timeout");
+	char addr[256], port[16];
+	struct vm_ssh_params sp;
 	struct vm_error err;
 	long timeout = 300;
 	time_t start = time(NULL);
@@ -344,8 +345,10 @@ static int main_wait(struct vm *vm, struct main_opts *o)
 		return rc;
 	if (t && config_parse_duration(t, &timeout))
 		return main_usage_error("bad timeout '%s' (expected seconds, or e.g. 5m)", t);
-	if (!port)
-		port = "22";
+	rc = vm_ssh_params(vm, &sp, &err);
+	if (rc)
+		return main_fail(rc, &err);
+	snprintf(port, sizeof(port), "%d", sp.port > 0 ? sp.port : 22);
 	for (;;) {
 		long elapsed = (long)(time(NULL) - start);
 
@@ -371,11 +374,9 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 {
 	static const char *const allowed[] = { "--print", "--no-forward", NULL };
 	static const char *const valued[] = { "-L", NULL };
-	const char *user = vm_profile_get(vm, "user"), *port = vm_profile_get(vm, "port");
-	const char *identity = vm_profile_get(vm, "identity");
 	const struct config_value *fw = NULL;
-	char addr[256], dest[400], alias[300], **av, **owned;
-	char *idpath = NULL;
+	char addr[256], dest[400], alias[300], port[16], kh[4200], **av, **owned;
+	struct vm_ssh_params sp;
 	size_t nowned = 0;
 	struct vm_error err;
 	int rc = main_check_args(o, allowed, valued, 0), n = 0, i, print = main_has(o, "--print");
@@ -383,6 +384,8 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 	if (rc)
 		return rc;
 	rc = vm_address(vm, addr, sizeof(addr), &err);
+	if (!rc)
+		rc = vm_ssh_params(vm, &sp, &err);
 	if (rc)
 		return main_fail(rc, &err);
 	av = calloc((size_t)(24 + 2 * o->argc + 2 * (int)config_count(vm_section(vm), "forward") +
@@ -397,14 +400,19 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 	snprintf(alias, sizeof(alias), "HostKeyAlias=%s", vm_profile_name(vm));
 	av[n++] = "-o";
 	av[n++] = alias;
-	if (port) {
-		av[n++] = "-p";
-		av[n++] = (char *)port;
+	if (sp.known_hosts[0]) {
+		snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", sp.known_hosts);
+		av[n++] = "-o";
+		av[n++] = kh;
 	}
-	if (identity) {
-		idpath = config_expand_home(identity);
+	if (sp.port > 0) {
+		snprintf(port, sizeof(port), "%d", sp.port);
+		av[n++] = "-p";
+		av[n++] = port;
+	}
+	if (sp.identity[0]) {
 		av[n++] = "-i";
-		av[n++] = idpath;
+		av[n++] = sp.identity;
 	}
 	if (!main_has(o, "--no-forward")) {
 		av[n++] = "-L";
@@ -429,8 +437,8 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 			av[n++] = o->argv[++i];
 		}
 	}
-	if (user)
-		snprintf(dest, sizeof(dest), "%s@%s", user, addr);
+	if (sp.user[0])
+		snprintf(dest, sizeof(dest), "%s@%s", sp.user, addr);
 	else
 		snprintf(dest, sizeof(dest), "%s", addr);
 	av[n++] = dest;
@@ -468,7 +476,6 @@ out:
 	while (nowned)
 		free(owned[--nowned]);
 	free(owned);
-	free(idpath);
 	free(av);
 	return rc;
 }
