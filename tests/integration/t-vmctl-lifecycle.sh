@@ -46,7 +46,14 @@ ip2=$(cat "$T/out")
 ok "the dynamic IP changed after the deallocate and was re-resolved" test -n "$ip2" -a "$ip1" != "$ip2"
 fake_ctl '{"poll_mode": "async"}'
 
+fake_ctl '{"retry_after": "1", "polls": 2}'
+t0=$(date +%s%N)
 ok "stop --power-off" vmctl stop --power-off
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+ok "Retry-After: 1 was honoured between the polls (3 waits of 1 s, not the 5 s default: ${ms} ms)" \
+	test "$ms" -ge 2500 -a "$ms" -lt 12000
+fake_ctl '{"retry_after": "0"}'
 ok_eq "the fake VM is stopped, not deallocated" stopped "$(vm_power dsvm)"
 ok "power-off warns that it still bills" grep -q "still bills" "$T/err"
 ok "status of a stopped VM" vmctl status
