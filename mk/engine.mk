@@ -22,3 +22,4 @@ tests_unit_check_sshconf_SOURCES = tests/unit/check_sshconf.c
 tests_unit_check_sshconf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_sshconf_LDADD = $(UNIT_LIBS)
 INTEGRATION_TESTS += tests/integration/t-engine-bigfile.sh
+INTEGRATION_TESTS += tests/integration/t-engine-reconnect.sh

@@ -74,6 +74,56 @@ static int cli_cat(struct remote *r, const char *path, off_t off, long long len)
 	return err;
 }
 
+/* The redial hook under test: the new "PORT" (or "HOST PORT") is read from a file. */
+static const char *cli_redial_file;
+
+static int cli_redial(void *payload, char *host, size_t hostlen, int *port)
+{
+	char h[256] = "";
+	int p;
+	FILE *f = fopen(cli_redial_file, "r");
+
+	(void)payload;
+	if (!f)
+		return 0;	/* no file: redial the same address */
+	if (fscanf(f, "%255s %d", h, &p) == 2) {
+		snprintf(host, hostlen, "%s", h);
+		*port = p;
+	} else if (sscanf(h, "%d", &p) == 1) {
+		*port = p;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* count PATH BS: read all of PATH in BS-byte calls; print the byte count. */
+static int cli_count(struct remote *r, const char *path, size_t bs)
+{
+	struct remote_file *f;
+	char *buf;
+	off_t off = 0;
+	ssize_t n;
+	int err;
+
+	err = remote_open(r, path, O_RDONLY, 0, &f);
+	if (err)
+		return err;
+	buf = malloc(bs ? bs : 1);
+	if (!buf) {
+		remote_close(f);
+		return -ENOMEM;
+	}
+	while ((n = remote_pread(f, buf, bs, off)) > 0)
+		off += n;
+	if (n < 0)
+		err = (int)n;
+	else
+		printf("%lld\n", (long long)off);
+	free(buf);
+	remote_close(f);
+	return err;
+}
+
 static int cli_cat_bs(struct remote *r, const char *path, size_t bs)
 {
 	struct remote_file *f;
@@ -223,6 +273,10 @@ static int cli_one(struct remote *r, int argc, char **argv)
 		NEED(2);
 		return cli_cat_bs(r, argv[1], (size_t)strtoull(argv[2], NULL, 0));
 	}
+	if (strcmp(c, "count") == 0) {
+		NEED(2);
+		return cli_count(r, argv[1], (size_t)strtoull(argv[2], NULL, 0));
+	}
 	if (strcmp(c, "read") == 0) {
 		NEED(3);
 		return cli_cat(r, argv[1], strtoll(argv[2], NULL, 0), strtoll(argv[3], NULL, 0));
@@ -370,6 +424,8 @@ static int cli_opt(struct remote_opts *o, char *spec)
 			o->request_timeout_ms = atoi(v);
 		else if (strcmp(kv, "keepalive_s") == 0)
 			o->keepalive_s = atoi(v);
+		else if (strcmp(kv, "redial_file") == 0)
+			cli_redial_file = v;
 		else
 			return -1;
 	}
@@ -466,6 +522,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "remote-cli: %s\n", errbuf);
 		return 1;
 	}
+	if (cli_redial_file)
+		remote_set_redial(r, cli_redial, NULL);
 	if (strcmp(argv[optind + 1], "-") == 0) {
 		err = cli_script(r);
 	} else {
