@@ -1,5 +1,6 @@
 # mk/flush.mk: sources and tests of the flusher area (appends to Makefile.am's variables).
-libwakefs_a_SOURCES += fs/policy.c fs/policy.h fs/flush.c fs/flush.h fs/control.c fs/control.h
+libwakefs_a_SOURCES += fs/policy.c fs/policy.h fs/flush.c fs/flush.h fs/control.c fs/control.h \
+	fs/feed.c fs/feed.h
 
 UNIT_TESTS += tests/unit/check_policy
 tests_unit_check_policy_SOURCES = tests/unit/check_policy.c
@@ -14,3 +15,4 @@ INTEGRATION_TESTS += tests/integration/t-flush-basic.sh tests/integration/t-flus
 	tests/integration/t-flush-conflict.sh tests/integration/t-flush-recovery.sh \
 	tests/integration/t-flush-atomic.sh
 INTEGRATION_TESTS += tests/integration/t-control-cli.sh
+INTEGRATION_TESTS += tests/integration/t-flush-feed.sh

@@ -18,6 +18,9 @@
  *   fsync PATH | all MS | push PATH | resolve PATH local|remote
  *   state PATH            the journal state's name ("none" when untracked)
  *   control MOUNTPOINT    serve the control socket for MOUNTPOINT
+ *   feed MS               start the change feed, scanning every MS
+ *   attrput PATH | dirput PATH   cache the VM's attributes / listing in the layer
+ *   attrget PATH | dirget PATH   "ok hit" or "ok miss"
  *   quit
  */
 #include <errno.h>
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "feed.h"
 #include "flush.h"
 #include "journal.h"
 #include "layer.h"
@@ -41,6 +45,7 @@ static struct layer *l;
 static struct policy *p;
 static struct flusher *f;
 static struct control *ctl;
+static struct feed *feed;
 static const char *root;
 
 static void answer(int err, const char *detail)
@@ -163,6 +168,38 @@ static void cmd_state(const char *path)
 		answer(0, journal_state_name(s));
 }
 
+static int put_entry(const char *name, const struct stat *st, void *payload)
+{
+	return layer_listing_add(payload, name, st);
+}
+
+static int cmd_dirput(const char *path)
+{
+	struct layer_listing *ls = NULL;
+	char rp[PATH_MAX];
+	int err;
+
+	err = rpath(path, rp, sizeof(rp));
+	if (!err)
+		err = layer_listing_new(&ls);
+	if (!err)
+		err = remote_readdir(r, rp, put_entry, ls);
+	if (err) {
+		layer_listing_free(ls);
+		return err;
+	}
+	layer_dir_put(l, path, ls);
+	return 0;
+}
+
+static int count_entry(const char *name, const struct stat *st, void *payload)
+{
+	(void)name;
+	(void)st;
+	(*(int *)payload)++;
+	return 0;
+}
+
 static void run(char *line)
 {
 	char *cmd = strtok(line, " \n"), *a = strtok(NULL, " \n"), *b = strtok(NULL, "\n");
@@ -216,6 +253,36 @@ static void run(char *line)
 		ctl = NULL;
 		err = control_new(&ctl, &co);
 		answer(err, NULL);
+	} else if (!strcmp(cmd, "feed") && a) {
+		struct feed_opts fo = { root, atoi(a) };
+
+		feed_free(feed);
+		feed = NULL;
+		answer(feed_new(&feed, r, l, &fo), NULL);
+	} else if (!strcmp(cmd, "feedstats") && feed) {
+		snprintf(detail, sizeof(detail), "scans=%llu invalidated=%llu",
+			 (unsigned long long)feed_scans(feed), (unsigned long long)feed_invalidated(feed));
+		answer(0, detail);
+	} else if (!strcmp(cmd, "attrput") && a) {
+		char rp[PATH_MAX];
+		struct stat st;
+
+		err = rpath(a, rp, sizeof(rp));
+		if (!err)
+			err = remote_lstat(r, rp, &st);
+		if (!err)
+			layer_attr_put(l, a, &st);
+		answer(err, NULL);
+	} else if (!strcmp(cmd, "attrget") && a) {
+		struct stat st;
+
+		answer(0, layer_attr_get(l, a, &st) == -EAGAIN ? "miss" : "hit");
+	} else if (!strcmp(cmd, "dirput") && a) {
+		answer(cmd_dirput(a), NULL);
+	} else if (!strcmp(cmd, "dirget") && a) {
+		int n = 0;
+
+		answer(0, layer_dir_get(l, a, count_entry, &n) == -EAGAIN ? "miss" : "hit");
 	} else if (!strcmp(cmd, "stats")) {
 		struct flush_stats st;
 
@@ -258,6 +325,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	lo.dir = argv[1];
+	lo.attr_timeout_ms = 600000;	/* only the feed invalidates in these tests */
 	fo.remote_root = root;
 	fo.debounce_ms = argc > 4 ? atoi(argv[4]) : 200;
 	fo.retry_min_ms = 100;
@@ -279,6 +347,7 @@ int main(int argc, char **argv)
 		run(line);
 	}
 	control_free(ctl);
+	feed_free(feed);
 	flush_free(f);
 	policy_free(p);
 	layer_free(l);
