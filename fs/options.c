@@ -317,13 +317,16 @@ static int options_list(struct options *o, const char *list, char *err, size_t e
  */
 static int options_source(struct options *o, const char *arg, char *err, size_t errlen)
 {
-	const char *colon, *at, *host = arg, *hend;
+	const char *p, *colon, *start = arg, *host, *hend;
 	int rc;
 
-	colon = NULL;
-	for (at = arg; *at; at++)
-		if (*at == '@')
-			host = at + 1;
+	/* The user ends at the last '@' before the host (the dir may hold '@'). */
+	for (p = arg; *p && *p != ':' && *p != '['; p++)
+		if (*p == '@')
+			start = p + 1;
+	if (start == arg + 1)
+		goto bad;
+	host = start;
 	if (*host == '[') {
 		hend = strchr(host, ']');
 		if (!hend || hend[1] != ':')
@@ -339,10 +342,8 @@ static int options_source(struct options *o, const char *arg, char *err, size_t 
 	if (hend == host)
 		goto bad;
 	rc = options_set_str(&o->source, arg);
-	if (!rc && host != arg) {
-		if (host - 1 == arg)
-			goto bad;
-		o->user = strndup(arg, (size_t)(host - 1 - arg));
+	if (!rc && start != arg) {
+		o->user = strndup(arg, (size_t)(start - 1 - arg));
 		if (!o->user)
 			rc = -ENOMEM;
 	}

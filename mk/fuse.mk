@@ -6,3 +6,7 @@ EXTRA_DIST += tests/tools/posix-ops.py
 INTEGRATION_TESTS += tests/integration/t-fs-bigdir.sh
 INTEGRATION_TESTS += tests/integration/t-fs-cli.sh
 INTEGRATION_TESTS += tests/integration/t-fs-reconnect.sh
+UNIT_TESTS += tests/unit/check_options
+tests_unit_check_options_SOURCES = tests/unit/check_options.c
+tests_unit_check_options_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_options_LDADD = $(UNIT_LIBS)
