@@ -89,6 +89,16 @@ ok "the recorded key is trusted on the next mount" mount_wait "$M" 30
 ok_eq "which works" "on the vm" "$(cat "$M/f" 2>&1)"
 ok "unmount" umount_wait "$M"
 
+# --- -s and -d ---------------------------------------------------------------------
+"$WAKEFS" -s -d "${direct[@]}" -o "known_hosts=$VM_KNOWN_HOSTS" "127.0.0.1:$R" "$M" >"$T/debug.log" 2>&1 &
+dpid=$!
+t_track_pid $dpid
+ok "-s -d mounts" mount_wait "$M" 30
+ok_eq "and serves on one thread" "on the vm" "$(cat "$M/f" 2>&1)"
+ok "-d stays in the foreground" kill -0 "$dpid"
+ok "-d traces FUSE requests on stderr" grep -q "LOOKUP" "$T/debug.log"
+ok "unmount" umount_wait "$M"
+
 # --- mount -t fuse.wakefs ---------------------------------------------------------
 # For "mount -t fuse.wakefs SRC MNT -o LIST" (and fstab), mount(8) runs
 # "mount.fuse3 SRC MNT -t fuse.wakefs -o LIST", which runs "wakefs SRC MNT -o
