@@ -205,5 +205,23 @@ exec 7<&-
 ok "closing removes the hidden copies" wait_for 10 eval '[ "$(vm_hidden_count)" = 0 ]'
 ok_not "the unlinked names are gone on the VM" vm "test -e '$R/u.txt' || test -e '$R/r2'"
 
+# --- real clients -----------------------------------------------------------------
+tar -C "$top_srcdir" -cf "$T/src.tar" fs tests/unit
+mkdir -p "$T/orig" "$M/untar"
+tar -C "$T/orig" -xf "$T/src.tar"
+ok "tar x of a source tree into the mount" tar -C "$M/untar" -xf "$T/src.tar"
+ok "diff -r against the original through the mount" diff -r "$T/orig" "$M/untar"
+ok "and on the VM" vm "diff -r '$T/orig' '$R/untar'"
+printf 'v1\n' >"$M/edit.py"
+ok_eq "an editor-style save (temp file, fsync, rename over the original)" "v2" \
+	"$("$PY" -c 'import os, sys
+p = sys.argv[1]
+with open(p + ".swp", "w") as f:
+    f.write("v2\n"); f.flush(); os.fsync(f.fileno())
+os.rename(p + ".swp", p)
+print(open(p).read().strip())' "$M/edit.py")"
+ok_eq "the VM has the saved version and no temp file" "v2 none" \
+	"$(vm "cat '$R/edit.py'; test -e '$R/edit.py.swp' || echo none" | tr '\n' ' ' | sed 's/ $//')"
+
 ok "unmount" umount_wait "$M"
 t_done
