@@ -11,7 +11,7 @@ vmctl/azure-template.h: $(top_srcdir)/scripts/azure-vm.json
 	$(AM_V_GEN)$(AWK) 'BEGIN { print "static const char azure_template[] =" } \
 		{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } \
 		END { print ";" }' $(top_srcdir)/scripts/azure-vm.json > $@.tmp && mv $@.tmp $@
-vmctl/azure.$(OBJEXT): vmctl/azure-template.h
+vmctl/azure.$(OBJEXT) vmctl/libvmctl_a-azure.$(OBJEXT): vmctl/azure-template.h
 
 # The fake Azure (ARM + token service + IMDS) and the fake Azure CLI.
 EXTRA_DIST += tests/fake-arm/fake_arm.py tests/fake-arm/fake-arm.sh tests/fake-arm/az
