@@ -16,3 +16,4 @@ INTEGRATION_TESTS += tests/integration/t-flush-basic.sh tests/integration/t-flus
 	tests/integration/t-flush-atomic.sh
 INTEGRATION_TESTS += tests/integration/t-control-cli.sh
 INTEGRATION_TESTS += tests/integration/t-flush-feed.sh
+INTEGRATION_TESTS += tests/integration/t-flush-mount.sh
