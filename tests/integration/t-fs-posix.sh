@@ -15,7 +15,12 @@ sshd_start vm || { fail "sshd starts"; t_done; }
 R=$T/vm          # the mounted directory, as the VM sees it
 M=$T/mnt
 mkdir -p "$R" "$M"
-"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o writethrough "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+# WAKEFS_POSIX_FS=sshfs runs the same checks on sshfs (t-fs-vs-sshfs.sh).
+if [ "${WAKEFS_POSIX_FS:-wakefs}" = sshfs ]; then
+	sshfs -f -F "$VM_SSH_CONFIG" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+else
+	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o writethrough "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+fi
 t_track_pid $!
 if ! mount_wait "$M" 30; then
 	fail "wakefs mounts the VM directory"
