@@ -35,11 +35,15 @@ fake_arm_start() {
 	export AZURE_TENANT_ID=tenant1 AZURE_CLIENT_ID=client1 AZURE_CLIENT_SECRET=$FAKE_SECRET
 	unset AZURE_AUTHORITY_HOST
 	export WAKEFS_IMDS_ENDPOINT="$ARM"
-	# no real az: the fake one is put on PATH by the tests that want it
-	PATH=$(printf '%s' "$PATH" | tr ':' '\n' | while read -r d; do
-		[ -x "$d/az" ] || printf '%s:' "$d"; done)
-	PATH=${PATH%:}
-	export PATH
+	# loopback never goes through a proxy the environment may name
+	export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}" NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+	# a real az must not answer: shadow it with one that behaves as if it
+	# were not installed (exit 127, silent); tests that want the fake az put
+	# it in front of this one
+	mkdir -p "$T/noaz"
+	printf '#!/bin/sh\nexit 127\n' >"$T/noaz/az"
+	chmod +x "$T/noaz/az"
+	export PATH="$T/noaz:$PATH"
 }
 
 fake_ctl() {
