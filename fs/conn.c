@@ -93,6 +93,7 @@ struct conn {
 	unsigned char *in;
 	size_t inlen;
 	int backoff_ms;
+	int wait_first;		/* sleep the backoff before the next dial */
 };
 
 static long conn_now_ms(void)
@@ -693,6 +694,16 @@ static void conn_reconnect(struct conn *c)
 	long until;
 	int rc;
 
+	if (c->wait_first) {
+		/* The server spoke garbage: redialling at once would only hear it again. */
+		c->wait_first = 0;
+		until = conn_now_ms() + c->backoff_ms;
+		while (conn_now_ms() < until) {
+			if (conn_sleep(c, (int)(until - conn_now_ms())))
+				return;
+			conn_take_submissions(c);
+		}
+	}
 	rc = conn_dial(c, err, sizeof(err));
 	if (rc == 0) {
 		conn_log("reconnected to '%s'", c->sp.name);
@@ -750,6 +761,7 @@ static void *conn_main(void *arg)
 			else
 				conn_log("lost the connection to '%s' (%s)", c->sp.name, strerror(-rc));
 			conn_lost(c, rc == -EPROTO);
+			c->wait_first = rc == -EPROTO;
 			continue;
 		}
 		if (moved)

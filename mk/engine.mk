@@ -23,3 +23,5 @@ tests_unit_check_sshconf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_sshconf_LDADD = $(UNIT_LIBS)
 INTEGRATION_TESTS += tests/integration/t-engine-bigfile.sh
 INTEGRATION_TESTS += tests/integration/t-engine-reconnect.sh
+INTEGRATION_TESTS += tests/integration/t-engine-hostile.sh
+EXTRA_DIST += tests/tools/evil-sftp.py
