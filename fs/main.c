@@ -18,6 +18,7 @@
 
 #include "control.h"
 #include "lifecycle.h"
+#include "feed.h"
 #include "flush.h"
 #include "layer.h"
 #include "lops.h"
@@ -162,6 +163,7 @@ struct main_layer {
 	struct policy *policy;
 	struct flusher *flusher;
 	struct control *control;
+	struct feed *feed;
 	struct lops *lops;
 };
 
@@ -209,6 +211,11 @@ static int main_layer_start(struct main_layer *ml, struct remote *remote, const 
 			o->mountpoint, strerror(-err));
 		return err;
 	}
+	/* Without the feed the mount still works: it only keeps caches fresher. */
+	err = feed_new(&ml->feed, remote, ml->layer, &(struct feed_opts){ .remote_root = o->dir });
+	if (err)
+		fprintf(stderr, "wakefs: cannot start the change feed of '%s': %s (caches then "
+			"expire by time only)\n", o->source, strerror(-err));
 	err = lops_new(&ml->lops, remote, ml->layer, o);
 	if (err)
 		fprintf(stderr, "wakefs: out of memory\n");
@@ -235,6 +242,7 @@ static int main_layer_flush(struct main_layer *ml, const struct options *o)
 static void main_layer_free(struct main_layer *ml)
 {
 	control_free(ml->control);
+	feed_free(ml->feed);
 	flush_free(ml->flusher);
 	policy_free(ml->policy);
 	lops_free(ml->lops);

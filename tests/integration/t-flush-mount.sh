@@ -2,7 +2,8 @@
 # The flusher behind a real mount: fsync() returns when the VM has the file
 # (and only fsync sends before the debounce); both sides changing a file ends
 # in a conflict that `wakefs status` shows, `wakefs flush` reports and
-# `wakefs resolve` settles; `wakefs push` sends a held file.
+# `wakefs resolve` settles; `wakefs push` sends a held file; the change feed
+# brings the VM's new files into cached listings.
 . "$top_srcdir/tests/lib.sh"
 t_init
 sshd_start vm || { fail "sshd starts"; t_done; }
@@ -64,5 +65,11 @@ ok "an untracked file is held" wait_for 20 held
 ok_not "the VM does not have it" test -e "$R/draft.md"
 ok "wakefs push sends it" "$WAKEFS" push "$M" "$M/draft.md"
 ok "the VM has it" file_is "$R/draft.md" draft
+
+# --- the change feed: a file made on the VM shows in a cached listing ----------------------
+ls "$M" >/dev/null
+echo vm >"$R/from-vm.txt"
+listed() { ls "$M" | grep -qx from-vm.txt; }
+ok "a file made on the VM shows in the listing well before the cache expires" wait_for 12 listed
 ok "unmount" umount_wait "$M"
 t_done
