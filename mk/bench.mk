@@ -3,7 +3,7 @@
 # scripts/bench) and its tests; the benchmark itself stays out of make check.
 noinst_PROGRAMS += scripts/latency-proxy
 scripts_latency_proxy_SOURCES = scripts/latency-proxy.c
-EXTRA_DIST += tests/tools/proxy-peer tests/tools/proxy-lib.sh scripts/bench
+EXTRA_DIST += tests/tools/proxy-peer tests/tools/proxy-lib.sh scripts/bench scripts/BENCHMARKS.md
 INTEGRATION_TESTS += tests/integration/t-proxy-rtt.sh tests/integration/t-proxy-integrity.sh \
 	tests/integration/t-proxy-many.sh tests/integration/t-proxy-throughput.sh \
 	tests/integration/t-proxy-shutdown.sh
