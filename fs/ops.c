@@ -6,12 +6,12 @@
  * inode table of our own (the low-level API) would only translate inodes back
  * into the paths both sides want. libfuse keeps the inode <-> path map.
  *
- * The table is thin: each operation resolves what FUSE leaves to the
- * filesystem (UTIME_NOW/UTIME_OMIT, chown's -1, rename flags, NULL paths of
- * open files) and delegates to the "backend" helpers (ops_be_*), which are
- * the only calls to the VM in this file. This is write-through: every change
- * is on the VM when the call returns. The local layer replaces the backend
- * helpers, not the operations.
+ * This is the -o writethrough mount: every change is on the VM when the call
+ * returns (the default mount, with the local layer, is fs/lops.c). The table
+ * is thin: each operation resolves what FUSE leaves to the filesystem
+ * (UTIME_NOW/UTIME_OMIT, chown's -1, rename flags, the handle of an open
+ * file) and delegates to the "backend" helpers (ops_be_*), the only calls to
+ * the VM by path in this file, which also map mount paths to VM paths.
  *
  * Unlinked-but-open files (hide-on-unlink): libfuse renames a path that is
  * unlinked, or replaced by a rename, while open to a hidden sibling
