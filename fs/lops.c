@@ -521,7 +521,7 @@ static int lops_rd_remote(const char *name, const struct stat *st, void *payload
 		return -ENOMEM;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return 0;
-	if (bsearch(&key, rd->local, rd->nlocal, sizeof(char *), lops_cmpstr))
+	if (rd->nlocal && bsearch(&key, rd->local, rd->nlocal, sizeof(char *), lops_cmpstr))
 		return 0;
 	if (lops_child(rd->path, name, child, sizeof(child)) || layer_hidden(child) ||
 	    layer_is_whiteout(rd->lo->l, child))
@@ -568,7 +568,8 @@ static int lops_rd_local(struct lops_rd *rd, const char *lp)
 		rd->filler(rd->buf, de->d_name, &st, 0, 0);
 	}
 	closedir(d);
-	qsort(rd->local, rd->nlocal, sizeof(char *), lops_cmpstr);
+	if (rd->nlocal)
+		qsort(rd->local, rd->nlocal, sizeof(char *), lops_cmpstr);
 	return err;
 }
 
