@@ -643,7 +643,8 @@ static ssize_t remote_pread_ra(struct remote_file *f, unsigned char *buf, size_t
 		n = c->data_len > skip ? c->data_len - skip : 0;
 		if (n > len - total)
 			n = len - total;
-		memcpy(buf + total, c->data + skip, n);
+		if (n)	/* an empty chunk at end of file may have no buffer */
+			memcpy(buf + total, c->data + skip, n);
 		total += n;
 		if (c->data_len < c->len && skip + n >= c->data_len) {
 			/* Short: nothing after it in the window is valid. */
