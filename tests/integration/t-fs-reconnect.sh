@@ -57,7 +57,7 @@ ok_eq "a read works" "before" "$(cat "$M/a")"
 sshd_kill
 ok "sshd is restarted on the same port" sshd_restart
 vm_ssh "echo after >'$R/b'"
-ok "operations resume after the restart" wait_for 30 grep -qx after "$M/b"
+ok "operations resume after the restart" wait_for 60 grep -qx after "$M/b"
 echo written >"$M/c"
 ok_eq "a write after the restart reaches the VM" "written" "$(vm_ssh "cat '$R/c'")"
 ok_eq "the file read before still reads" "before" "$(cat "$M/a")"
@@ -74,7 +74,7 @@ ok "the mount stays in the mount table" grep -qF " $M fuse.wakefs " /proc/mounts
 
 # --- and back -------------------------------------------------------------------
 ok "sshd comes back" sshd_restart
-ok "the mount works again" wait_for 30 grep -qx late "$M/late"
+ok "the mount works again" wait_for 60 grep -qx late "$M/late"
 ok "the daemon is still the same process" kill -0 "$WPID"
 ok "unmount" umount_wait "$M"
 ok "the daemon exits after the unmount" wait_for 20 eval "! kill -0 $WPID"
