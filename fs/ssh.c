@@ -176,7 +176,7 @@ static long ssh_now_ms(void)
 }
 
 /* Non-blocking connect to one address within @deadline; returns fd or -errno. */
-static int ssh_dial_one(const struct addrinfo *ai, long deadline)
+static int ssh_dial_one(const struct addrinfo *ai, long deadline, unsigned int user_timeout)
 {
 	struct pollfd pfd;
 	int fd, rc, soerr = 0, one = 1;
@@ -216,6 +216,12 @@ static int ssh_dial_one(const struct addrinfo *ai, long deadline)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	/*
+	 * A link that silently dies (a deallocated VM, a laptop changing networks)
+	 * never sends a reset: with keepalives going out every keepalive_s,
+	 * unacknowledged data for three intervals means the peer is gone.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 	return fd;
 fail:
 	close(fd);
@@ -239,7 +245,8 @@ static int ssh_dial(const struct ssh_params *p, long deadline, char *err, size_t
 		return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
-		fd = ssh_dial_one(ai, deadline);
+		fd = ssh_dial_one(ai, deadline,
+				  (unsigned int)(p->keepalive_s > 0 ? p->keepalive_s : 15) * 3000u);
 		if (fd >= 0)
 			break;
 	}

@@ -116,6 +116,18 @@ send b stat "$D"
 wait_for 40 have_results b 6
 ok_eq "once sshd is back the session works again" OK "$(grep -E '^(OK|ERR)' "$T/b.out" | tail -n1)"
 
+# A stalled server (processes stopped, the TCP connection still up): EIO
+# after the request timeout, and the session carries on when it resumes.
+stalled=$(descendants "$VM_SSHD_PID")
+for p in $stalled; do kill -STOP "$p"; done
+start=$SECONDS
+send b stat "$D"
+ok_eq "a stalled server: the call fails with EIO" "ERR EIO" "$(nth_result b 7 20)"
+ok "within a few seconds of the timeout" test $((SECONDS - start)) -le 8
+for p in $stalled; do kill -CONT "$p"; done
+send b stat "$D"
+ok_eq "the session works once the server resumes" OK "$(nth_result b 8 30)"
+
 # The redial hook moves the session to a new address.
 session c "request_timeout_ms=30000,redial_file=$T/redial"
 send c stat "$D"
