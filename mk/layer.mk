@@ -10,4 +10,5 @@ tests_unit_check_layer_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_layer_LDADD = $(UNIT_LIBS)
 
 INTEGRATION_TESTS += tests/integration/t-layer-union.sh tests/integration/t-layer-git.sh \
-	tests/integration/t-layer-offline.sh tests/integration/t-layer-crash.sh
+	tests/integration/t-layer-offline.sh tests/integration/t-layer-crash.sh \
+	tests/integration/t-layer-enospc.sh
