@@ -48,6 +48,7 @@ struct conn_req {
 	int done, err, abandoned;
 	unsigned char *reply;
 	size_t replylen;
+	unsigned int reply_gen;	/* the session the reply came from */
 	pthread_cond_t cond;
 };
 
@@ -150,6 +151,7 @@ static void conn_complete(struct conn *c, struct conn_req *q, int err, unsigned 
 	q->err = err;
 	q->reply = reply;
 	q->replylen = len;
+	q->reply_gen = c->gen;
 	free(q->pkt);
 	q->pkt = NULL;
 	pthread_cond_signal(&q->cond);
@@ -964,6 +966,12 @@ static void conn_deadline(struct conn *c, int ms, struct timespec *ts)
 
 int conn_wait(struct conn *c, struct conn_req *q, unsigned char **reply, size_t *len)
 {
+	return conn_wait_gen(c, q, reply, len, NULL);
+}
+
+int conn_wait_gen(struct conn *c, struct conn_req *q, unsigned char **reply, size_t *len,
+		  unsigned int *gen)
+{
 	struct timespec ts;
 	int rc;
 
@@ -984,6 +992,8 @@ int conn_wait(struct conn *c, struct conn_req *q, unsigned char **reply, size_t 
 		*reply = q->reply;
 		*len = q->replylen;
 		q->reply = NULL;
+		if (gen)
+			*gen = q->reply_gen;
 	}
 	conn_req_free(q);
 	return rc;

@@ -65,6 +65,9 @@ int conn_submit(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int fl
  * stream) or -ENOMEM.
  */
 int conn_wait(struct conn *c, struct conn_req *q, unsigned char **reply, size_t *len);
+/* conn_wait, also telling which session generation the reply came from. */
+int conn_wait_gen(struct conn *c, struct conn_req *q, unsigned char **reply, size_t *len,
+		  unsigned int *gen);
 /* Give up on @q without waiting (a read-ahead nobody wants): consumes @q. */
 void conn_abandon(struct conn *c, struct conn_req *q);
 /* conn_submit + conn_wait. */

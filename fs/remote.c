@@ -65,6 +65,8 @@ struct remote_file {
 	unsigned char handle[256];
 	size_t hlen;
 	unsigned int gen;	/* the session the handle belongs to */
+	char *path;		/* for reopening after a reconnect (NULL: directories) */
+	uint32_t reopen_pflags;
 	pthread_mutex_t lock;	/* protects everything below; taken before conn's lock */
 	/* read-ahead: chunks cover [ra_head->off, ra_end) contiguously */
 	struct remote_chunk *ra_head, *ra_tail;
@@ -271,39 +273,52 @@ int remote_statvfs(struct remote *r, const char *path, struct statvfs *sv)
 
 /* --- directories ----------------------------------------------------------------- */
 
+/* Send an OPEN or OPENDIR in @b; the handle and its session generation come back. */
+static int remote_handle_call(struct remote *r, struct sftp_buf *b, uint32_t id, unsigned int flags,
+			      unsigned char *handle, size_t *hlen, unsigned int *gen)
+{
+	struct conn_req *q;
+	const unsigned char *h;
+	unsigned char *p;
+	size_t len;
+	int err;
+
+	err = conn_submit(r->conn, b, id, flags, 0, &q);
+	if (err)
+		return err;
+	err = conn_wait_gen(r->conn, q, &p, &len, gen);
+	if (err)
+		return err;
+	err = remote_reply(p, len, SSH_FXP_HANDLE);
+	if (!err && sftp_dec_handle(p, len, &h, hlen))
+		err = -EIO;
+	if (!err)
+		memcpy(handle, h, *hlen);
+	free(p);
+	return err;
+}
+
 static int remote_open_handle(struct remote *r, struct sftp_buf *b, uint32_t id, unsigned int flags,
 			      struct remote_file **out)
 {
 	struct remote_file *f;
-	const unsigned char *h;
-	unsigned char *p;
-	size_t len, hlen;
-	unsigned int gen = conn_gen(r->conn);
 	int err;
 
 	*out = NULL;
-	err = conn_call(r->conn, b, id, flags, 0, &p, &len);
-	if (err)
-		return err;
-	err = remote_reply(p, len, SSH_FXP_HANDLE);
-	if (!err && sftp_dec_handle(p, len, &h, &hlen))
-		err = -EIO;
-	if (!err) {
-		f = calloc(1, sizeof(*f));
-		if (!f) {
-			err = -ENOMEM;	/* the handle stays open until the session ends */
-		} else {
-			f->r = r;
-			pthread_mutex_init(&f->lock, NULL);
-			memcpy(f->handle, h, hlen);
-			f->hlen = hlen;
-			/* A reply that raced a reconnect is stale: the handle must not be used. */
-			f->gen = conn_gen(r->conn) == gen ? gen : (unsigned int)-1;
-			*out = f;
-		}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		sftp_buf_release(b);
+		return -ENOMEM;
 	}
-	free(p);
-	return err;
+	err = remote_handle_call(r, b, id, flags, f->handle, &f->hlen, &f->gen);
+	if (err) {
+		free(f);
+		return err;
+	}
+	f->r = r;
+	pthread_mutex_init(&f->lock, NULL);
+	*out = f;
+	return 0;
 }
 
 static int remote_close_handle(struct remote_file *f)
@@ -429,6 +444,11 @@ int remote_open(struct remote *r, const char *path, int flags, mode_t mode, stru
 	sftp_buf_init(&b);
 	sftp_enc_open(&b, id, path, pflags, &a);
 	err = remote_open_handle(r, &b, id, cflags, out);
+	if (!err) {
+		/* What a reconnect needs to open the same file again. */
+		(*out)->path = strdup(path);
+		(*out)->reopen_pflags = pflags & ~(uint32_t)(SSH_FXF_CREAT | SSH_FXF_EXCL | SSH_FXF_TRUNC);
+	}
 	if (err == -EIO && (flags & O_CREAT) && (flags & O_EXCL)) {
 		struct stat st;
 
@@ -522,6 +542,38 @@ static ssize_t remote_read_window(struct remote_file *f, unsigned char *buf, siz
 	if (total == 0 && err)
 		return err;
 	return (ssize_t)total;
+}
+
+static int remote_wb_drain(struct remote_file *f);
+static void remote_ra_drop(struct remote_file *f);
+
+/*
+ * The handle belongs to a session that is gone (or, with @force, to one that
+ * is going): open the file again by path (f->lock held). The OPEN is
+ * idempotent, so while the transport is down it waits for the reconnect.
+ * Writes that were in flight failed; their error stays for the caller.
+ */
+static int remote_file_revive(struct remote_file *f, int force)
+{
+	struct sftp_attrs none = { 0 };
+	struct sftp_buf b;
+	uint32_t id;
+	int err;
+
+	if (!force && f->gen == conn_gen(f->r->conn))
+		return 0;
+	if (!f->path)
+		return -EIO;
+	remote_ra_drop(f);
+	f->ra_hits = 0;
+	err = remote_wb_drain(f);
+	if (err)
+		f->wb_err = err;
+	id = conn_next_id(f->r->conn);
+	sftp_buf_init(&b);
+	sftp_enc_open(&b, id, f->path, f->reopen_pflags, &none);
+	err = remote_handle_call(f->r, &b, id, CONN_IDEMPOTENT, f->handle, &f->hlen, &f->gen);
+	return err == -ENOENT ? -EIO : err;	/* unlinked meanwhile: that data is gone */
 }
 
 /* Read without read-ahead: a loop over pipelined windows. */
@@ -665,7 +717,7 @@ static ssize_t remote_pread_ra(struct remote_file *f, unsigned char *buf, size_t
 	return (ssize_t)total;
 }
 
-static int remote_wb_drain(struct remote_file *f);
+static ssize_t remote_pread_locked(struct remote_file *f, void *buf, size_t len, off_t off);
 
 ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
 {
@@ -674,16 +726,32 @@ ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
 
 	if (off < 0)
 		return -EINVAL;
-	if (f->gen != conn_gen(f->r->conn))
-		return -EIO;
 	if (len == 0)
 		return 0;
 	pthread_mutex_lock(&f->lock);
-	err = remote_wb_drain(f);	/* read what was written */
+	err = remote_file_revive(f, 0);
+	if (!err)
+		err = remote_wb_drain(f);	/* read what was written */
 	if (err) {
 		pthread_mutex_unlock(&f->lock);
 		return err;
 	}
+	n = remote_pread_locked(f, buf, len, off);
+	if (n == -EIO && f->path &&
+	    (f->gen != conn_gen(f->r->conn) || !conn_connected(f->r->conn))) {
+		/* The connection went away under the read: reopen and read again. */
+		err = remote_file_revive(f, 1);
+		n = err ? err : remote_pread_locked(f, buf, len, off);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+/* One read of @f (f->lock held), through the read-ahead window when sequential. */
+static ssize_t remote_pread_locked(struct remote_file *f, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
 	if ((uint64_t)off == f->ra_expect)
 		f->ra_hits++;
 	else
@@ -702,7 +770,6 @@ ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
 	}
 	if (n > 0)
 		f->ra_expect = (uint64_t)off + (uint64_t)n;
-	pthread_mutex_unlock(&f->lock);
 	return n;
 }
 
@@ -774,15 +841,16 @@ ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t 
 
 	if (off < 0)
 		return -EINVAL;
-	if (f->gen != conn_gen(f->r->conn))
-		return -EIO;
 	if (len == 0)
 		return 0;
 	pthread_mutex_lock(&f->lock);
 	remote_ra_drop(f);	/* the read-ahead may hold what this overwrites */
 	f->ra_hits = 0;
-	err = f->wb_err;
-	f->wb_err = 0;
+	err = remote_file_revive(f, 0);
+	if (!err) {
+		err = f->wb_err;
+		f->wb_err = 0;
+	}
 	while (!err && done < len) {
 		while (f->wb_head && f->wb_bytes >= REMOTE_WB_MAX)
 			remote_wb_reap_one(f);
@@ -822,6 +890,8 @@ static int remote_file_sync_point(struct remote_file *f)
 
 	pthread_mutex_lock(&f->lock);
 	err = remote_wb_drain(f);
+	if (!err)
+		err = remote_file_revive(f, 0);
 	pthread_mutex_unlock(&f->lock);
 	return err;
 }
@@ -893,10 +963,11 @@ int remote_close(struct remote_file *f)
 	remote_ra_drop(f);
 	e = remote_wb_drain(f);
 	pthread_mutex_unlock(&f->lock);
-	err = remote_close_handle(f);
+	err = f->gen == conn_gen(f->r->conn) ? remote_close_handle(f) : 0;	/* else gone with its session */
 	if (e)
 		err = e;
 	pthread_mutex_destroy(&f->lock);
+	free(f->path);
 	free(f);
 	return err;
 }

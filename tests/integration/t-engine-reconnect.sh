@@ -76,12 +76,26 @@ send a connected
 ok_eq "the session reports it is connected" OK "$(nth_result a 4 20)"
 ok_eq "connected is 1" 1 "$(grep -x '[01]' "$T/a.out" | tail -n1)"
 
+# A handle open across a reconnect is opened again by path.
+printf 'hello world' >"$D/h"
+send a fopen "$D/h"
+send a fread 0 5
+ok_eq "a handle reads" "OK|hello|OK" "$(nth_result a 6 20 >/dev/null; tail -n3 "$T/a.out" | paste -sd'|')"
+kill_sessions
+send a fread 6 5
+ok_eq "the same handle reads after the connection was killed" "world|OK" \
+	"$(nth_result a 7 30 >/dev/null; tail -n2 "$T/a.out" | paste -sd'|')"
+send a fwrite 0 HELLO
+send a fclose
+ok_eq "and writes, and closes" "OK|OK" "$(nth_result a 9 30 >/dev/null; tail -n2 "$T/a.out" | paste -sd'|')"
+ok_eq "the write reached the VM" "HELLO world" "$(cat "$D/h")"
+
 # Cut mid-read and mid-write: complete, or EIO; never a hang.
 head -c $((40 * 1024 * 1024)) /dev/urandom >"$D/big"
 send a count "$D/big" 131072
 sleep 0.3
 kill_sessions
-r=$(nth_result a 5 40)
+r=$(nth_result a 10 40)
 case $r in
 OK) ok_eq "a read cut by a lost connection completed with every byte" $((40 * 1024 * 1024)) \
 	"$(grep -xE '[0-9]{5,}' "$T/a.out" | tail -n1)" ;;
@@ -90,13 +104,13 @@ esac
 send a put "$D/big" "$D/copy"
 sleep 0.3
 kill_sessions
-r=$(nth_result a 6 40)
+r=$(nth_result a 11 40)
 case $r in
 OK) ok "a write cut by a lost connection completed with every byte" cmp "$D/big" "$D/copy" ;;
 *) ok_eq "a write cut by a lost connection fails with EIO" "ERR EIO" "$r" ;;
 esac
 send a stat "$D/big"
-ok_eq "the session works after the cut transfers" OK "$(nth_result a 7 30)"
+ok_eq "the session works after the cut transfers" OK "$(nth_result a 12 30)"
 
 # Down for longer than the request timeout: EIO in bounded time, then back.
 session b "request_timeout_ms=2000,keepalive_s=2"

@@ -74,6 +74,8 @@ static int cli_cat(struct remote *r, const char *path, off_t off, long long len)
 	return err;
 }
 
+static struct remote_file *cli_file;
+
 /* The redial hook under test: the new "PORT" (or "HOST PORT") is read from a file. */
 static const char *cli_redial_file;
 
@@ -272,6 +274,40 @@ static int cli_one(struct remote *r, int argc, char **argv)
 		/* cat in reads of BS bytes, like the kernel's FUSE requests */
 		NEED(2);
 		return cli_cat_bs(r, argv[1], (size_t)strtoull(argv[2], NULL, 0));
+	}
+	/* One handle kept open across commands (script mode): fopen, fread, fwrite, fclose. */
+	if (strcmp(c, "fopen") == 0) {
+		NEED(1);
+		if (cli_file)
+			return -EBUSY;
+		return remote_open(r, argv[1], O_RDWR, 0, &cli_file);
+	}
+	if (strcmp(c, "fread") == 0) {
+		ssize_t n;
+
+		NEED(2);
+		if (!cli_file)
+			return -EBADF;
+		n = remote_pread(cli_file, buf, (size_t)strtoull(argv[2], NULL, 0) % sizeof(buf),
+				 strtoll(argv[1], NULL, 0));
+		if (n < 0)
+			return (int)n;
+		printf("%.*s\n", (int)n, buf);
+		return 0;
+	}
+	if (strcmp(c, "fwrite") == 0) {
+		ssize_t n;
+
+		NEED(2);
+		if (!cli_file)
+			return -EBADF;
+		n = remote_pwrite(cli_file, argv[2], strlen(argv[2]), strtoll(argv[1], NULL, 0));
+		return n < 0 ? (int)n : 0;
+	}
+	if (strcmp(c, "fclose") == 0) {
+		err = remote_close(cli_file);
+		cli_file = NULL;
+		return err;
 	}
 	if (strcmp(c, "count") == 0) {
 		NEED(2);
@@ -532,6 +568,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "remote-cli: %s: %s (%s)\n", argv[optind + 1], strerror(-err),
 				cli_errname(err));
 	}
+	remote_close(cli_file);
 	remote_free(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	(void)t1;
