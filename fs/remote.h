@@ -11,8 +11,11 @@
  * on failure; SFTP status codes are translated to errno in one table in
  * remote.c. When the transport is lost, the I/O thread reconnects with backoff
  * and reissues idempotent requests; a caller waits at most
- * remote_opts.request_timeout_ms and then gets -EIO. Nothing here ever exits
- * or aborts on a bad reply from the server.
+ * remote_opts.request_timeout_ms and then gets -EIO. A struct remote_file
+ * outlives a reconnect: its next use opens the file again by path (a read the
+ * reconnect cut is retried once; writes that were in flight fail with -EIO,
+ * reported by the handle's next call). Nothing here ever exits or aborts on a
+ * bad reply from the server.
  *
  * Paths are absolute paths on the VM (the mount root already prepended by the
  * caller), or relative to the login directory.
