@@ -535,16 +535,24 @@ int layer_state(struct layer *l, const char *path, enum path_state *state, struc
 	return 0;
 }
 
+/*
+ * A state change often follows a change on the VM (the flusher sent,
+ * renamed or deleted the path): what the caches say about it is stale.
+ */
 int layer_mark(struct layer *l, const char *path, enum path_state state,
 	       const struct version *base)
 {
-	return journal_set(l->j, path, state, base);
+	int err = journal_set(l->j, path, state, base);
+
+	layer_invalidate(l, path);
+	return err;
 }
 
 int layer_forget(struct layer *l, const char *path)
 {
 	int err = journal_remove(l->j, path);
 
+	layer_invalidate(l, path);
 	return err == -ENOENT ? 0 : err;
 }
 
@@ -600,6 +608,7 @@ int layer_flushed(struct layer *l, const char *path, uint64_t gen, const struct 
 	cur = (uintptr_t)lmap_get(&l->gens, path);
 	err = journal_set(l->j, path, cur == gen ? PATH_CLEAN : PATH_DIRTY, new_base);
 	pthread_mutex_unlock(&l->lock);
+	layer_invalidate(l, path);
 	return err;
 }
 
@@ -779,6 +788,22 @@ int layer_dir_get(struct layer *l, const char *path,
 		  int (*cb)(const char *name, const struct stat *st, void *payload), void *payload)
 {
 	return layer_dir_get_age(l, path, cb, payload, l->attr_ms);
+}
+
+int layer_dir_has(struct layer *l, const char *dir, const char *name)
+{
+	struct layer_listing *ls;
+	int ret = -EAGAIN;
+
+	pthread_mutex_lock(&l->lock);
+	ls = lmap_get(&l->dirs, dir);
+	if (ls && layer_now_ms() - ls->t_ms < (uint64_t)l->attr_ms) {
+		ret = 0;
+		for (size_t i = 0; i < ls->n && !ret; i++)
+			ret = strcmp(ls->names[i], name) == 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return ret;
 }
 
 int layer_dir_get_stale(struct layer *l, const char *path,

@@ -67,7 +67,11 @@ int layer_local_stat(struct layer *l, const char *path, struct stat *st);
 
 /* @path's journal state and base (@base may be NULL); -ENOENT when untracked. */
 int layer_state(struct layer *l, const char *path, enum path_state *state, struct version *base);
-/* Record @path's state (journal_set: durable when it returns). */
+/*
+ * Record @path's state (journal_set: durable when it returns). This and
+ * layer_forget() and layer_flushed() also drop what the caches say about
+ * @path (layer_invalidate): a state change usually follows a VM change.
+ */
 int layer_mark(struct layer *l, const char *path, enum path_state state,
 	       const struct version *base);
 /* Forget @path's state (journal_remove); 0 also when it had none. */
@@ -152,6 +156,12 @@ int layer_dir_get(struct layer *l, const char *path,
 int layer_dir_get_stale(struct layer *l, const char *path,
 			int (*cb)(const char *name, const struct stat *st, void *payload),
 			void *payload);
+
+/*
+ * Whether the fresh listing of directory @dir holds @name: 1 yes, 0 no,
+ * -EAGAIN when @dir's listing is unknown or expired.
+ */
+int layer_dir_has(struct layer *l, const char *dir, const char *name);
 
 /* Drop what is cached about @path: its attributes, its listing, its parent's listing. */
 void layer_invalidate(struct layer *l, const char *path);

@@ -153,9 +153,15 @@ static int lops_remote_attr_max(struct lops *lo, const char *path, struct stat *
 			     : layer_attr_get_max(lo->l, path, st, max_age_ms);
 	if (err != -EAGAIN)
 		return err;
-	/* A child of what the VM lacks is missing too (no round trip). */
+	/*
+	 * A child of what the VM lacks is missing too, and so is a name the
+	 * parent's fresh listing lacks (no round trip: git and untar look up
+	 * many names that do not exist).
+	 */
 	lops_parent(path, parent, sizeof(parent));
-	if (strcmp(path, "/") != 0 && layer_attr_get(lo->l, parent, &pst) == -ENOENT)
+	if (strcmp(path, "/") != 0 && max_age_ms < 0 &&
+	    (layer_attr_get(lo->l, parent, &pst) == -ENOENT ||
+	     layer_dir_has(lo->l, parent, strrchr(path, '/') + 1) == 0))
 		return -ENOENT;
 	vp = lops_vm_path(lo, path);
 	if (!vp)

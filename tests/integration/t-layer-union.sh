@@ -48,7 +48,11 @@ ok "new directories and their files reach the VM" wait_for 20 test -f "$R/made/i
 # --- deletes and renames ------------------------------------------------------------
 rm "$M/sub/k.txt"
 ok_not "an unlinked VM file is gone from the mount" test -e "$M/sub/k.txt"
+ls "$M/sub" >/dev/null	# lists the VM, which still has it
 ok "the unlink reaches the VM" wait_for 20 test ! -e "$R/sub/k.txt"
+ok "wakefs flush" "$WAKEFS" flush "$M"
+ok_not "it stays gone once the VM deleted it" test -e "$M/sub/k.txt"
+ok_not "and out of the listing" eval 'ls "$M/sub" | grep -qx k.txt'
 ok_not "rmdir of a non-empty VM directory fails" rmdir "$M/sub/deeper"
 ok "the directory is still there" test -f "$M/sub/deeper/d.txt"
 ok "rmdir of an empty VM directory succeeds" rmdir "$M/emptydir"

@@ -262,6 +262,9 @@ START_TEST(test_attr_dir_cache)
 	layer_dir_put(L, "/d", ls);
 	ck_assert_int_eq(layer_dir_get(L, "/d", list_cb, out), 0);
 	ck_assert_str_eq(out, "x=5;y=7;");
+	ck_assert_int_eq(layer_dir_has(L, "/d", "y"), 1);
+	ck_assert_int_eq(layer_dir_has(L, "/d", "z"), 0);
+	ck_assert_int_eq(layer_dir_has(L, "/e", "y"), -EAGAIN);
 	/* The listing also filled the children's attributes. */
 	ck_assert_int_eq(layer_attr_get(L, "/d/y", &got), 0);
 	ck_assert_int_eq(got.st_size, 7);
@@ -274,6 +277,13 @@ START_TEST(test_attr_dir_cache)
 	ck_assert_int_eq(layer_dir_get_stale(L, "/d", list_cb, out), -EAGAIN);
 	layer_invalidate(L, "/a");	/* parent is "/" */
 	ck_assert_int_eq(layer_attr_get(L, "/a", &got), -EAGAIN);
+	/* A state change (the flusher changed the VM) drops the path's entries. */
+	layer_attr_put(L, "/d/x", &st);
+	ck_assert_int_eq(layer_mark(L, "/d/x", PATH_WHITEOUT, NULL), 0);
+	ck_assert_int_eq(layer_attr_get(L, "/d/x", &got), -EAGAIN);
+	layer_attr_put(L, "/d/x", &st);
+	ck_assert_int_eq(layer_forget(L, "/d/x"), 0);
+	ck_assert_int_eq(layer_attr_get(L, "/d/x", &got), -EAGAIN);
 
 	/* Entries expire after attr_timeout_ms (1500 here). */
 	layer_attr_put(L, "/gone", NULL);
