@@ -387,6 +387,8 @@ int layer_new(struct layer **out, const struct layer_opts *o)
 	pthread_mutex_init(&l->lock, NULL);
 	l->cache_max = o->cache_max ? o->cache_max : LAYER_DEFAULT_CACHE_MAX;
 	l->file_max = o->cache_file_max ? o->cache_file_max : LAYER_DEFAULT_FILE_MAX;
+	if (!o->cache_file_max && l->file_max > l->cache_max / 4)
+		l->file_max = l->cache_max / 4;	/* a few whole files fit in the bound */
 	l->attr_ms = o->attr_timeout_ms ? o->attr_timeout_ms : LAYER_DEFAULT_ATTR_MS;
 	l->dir = strdup(o->dir);
 	if (!l->dir) {

@@ -36,7 +36,7 @@ struct layer;
 struct layer_opts {
 	const char *dir;		/* the layer directory (created if missing) */
 	uint64_t cache_max;		/* bound on .wakefs/cache/ in bytes; 0: 4 GiB */
-	uint64_t cache_file_max;	/* larger files are streamed, not cached; 0: 256 MiB */
+	uint64_t cache_file_max;	/* larger files are streamed, not cached; 0: 256 MiB or cache_max/4 */
 	int attr_timeout_ms;		/* lifetime of cached remote attributes and listings; 0: 20000 */
 };
 

@@ -502,6 +502,7 @@ struct lops_rd {
 	char **local;
 	size_t nlocal, cap;
 	struct layer_listing *listing;	/* being filled from the VM, or NULL */
+	enum fuse_fill_dir_flags fill;	/* FUSE_FILL_DIR_PLUS: the kernel keeps the attributes */
 };
 
 static int lops_cmpstr(const void *a, const void *b)
@@ -533,7 +534,7 @@ static int lops_rd_remote(const char *name, const struct stat *st, void *payload
 	    layer_is_whiteout(rd->lo->l, child))
 		return 0;
 	s.st_ino = layer_ino(rd->lo->l, child);
-	rd->filler(rd->buf, name, &s, 0, 0);
+	rd->filler(rd->buf, name, &s, 0, rd->fill);
 	return 0;
 }
 
@@ -571,7 +572,7 @@ static int lops_rd_local(struct lops_rd *rd, const char *lp)
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		st.st_ino = layer_ino(rd->lo->l, child);
-		rd->filler(rd->buf, de->d_name, &st, 0, 0);
+		rd->filler(rd->buf, de->d_name, &st, 0, rd->fill);
 	}
 	closedir(d);
 	if (rd->nlocal)
@@ -647,6 +648,8 @@ static int lops_readdir(const char *dpath, void *buf, fuse_fill_dir_t filler, of
 
 	if (!path)
 		return -EBADF;
+	if (flags & FUSE_READDIR_PLUS)
+		rd.fill = FUSE_FILL_DIR_PLUS;
 	err = lops_lookup(lo, path, &st, &local);
 	if (err)
 		return err;
