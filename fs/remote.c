@@ -750,26 +750,28 @@ ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off)
 /* One read of @f (f->lock held), through the read-ahead window when sequential. */
 static ssize_t remote_pread_locked(struct remote_file *f, void *buf, size_t len, off_t off)
 {
+	uint64_t o = (uint64_t)off;
 	ssize_t n;
 
-	if ((uint64_t)off == f->ra_expect)
+	if (f->ra_head && f->ra_head->off <= o && o < f->ra_end) {
+		/* Inside the window: the kernel's parallel readers arrive a little out of order. */
 		f->ra_hits++;
-	else
-		f->ra_hits = 0;
-	if (f->ra_head && f->ra_head->off <= (uint64_t)off && (uint64_t)off < f->ra_end &&
-	    f->ra_hits > 0) {
-		n = remote_pread_ra(f, buf, len, (uint64_t)off);
-	} else {
+		n = remote_pread_ra(f, buf, len, o);
+	} else if (o == f->ra_expect) {
+		f->ra_hits++;
 		remote_ra_drop(f);
-		if (f->ra_hits > 0) {
-			f->ra_end = (uint64_t)off;
-			n = remote_pread_ra(f, buf, len, (uint64_t)off);
-		} else {
-			n = remote_pread_direct(f, buf, len, off);
-		}
+		f->ra_end = o;
+		n = remote_pread_ra(f, buf, len, o);
+	} else if (f->ra_head && o < f->ra_head->off && f->ra_head->off - o <= REMOTE_RA_MAX) {
+		/* Just behind the window (a late out-of-order read): keep the window. */
+		return remote_pread_direct(f, buf, len, off);
+	} else {
+		f->ra_hits = 0;
+		remote_ra_drop(f);
+		n = remote_pread_direct(f, buf, len, off);
 	}
 	if (n > 0)
-		f->ra_expect = (uint64_t)off + (uint64_t)n;
+		f->ra_expect = o + (uint64_t)n;
 	return n;
 }
 

@@ -81,7 +81,10 @@ printf 'hello world' >"$D/h"
 send a fopen "$D/h"
 send a fread 0 5
 ok_eq "a handle reads" "OK|hello|OK" "$(nth_result a 6 20 >/dev/null; tail -n3 "$T/a.out" | paste -sd'|')"
+before=$(grep -c reconnected "$T/a.log")
 kill_sessions
+reconnected_since() { [ "$(grep -c reconnected "$T/a.log")" -gt "$1" ]; }
+ok "the session reconnects by itself" wait_for 30 reconnected_since "$before"
 send a fread 6 5
 ok_eq "the same handle reads after the connection was killed" "world|OK" \
 	"$(nth_result a 7 30 >/dev/null; tail -n2 "$T/a.out" | paste -sd'|')"
