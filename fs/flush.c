@@ -397,6 +397,12 @@ out:
 	return err ? err : -ESTALE;
 }
 
+/* 1 when the VM's file @rst is the local file @st as a flush leaves it (size and mtime). */
+static int flush_vm_has(const struct stat *st, const struct stat *rst)
+{
+	return S_ISREG(rst->st_mode) && rst->st_size == st->st_size && rst->st_mtime == st->st_mtime;
+}
+
 /* 1 when the VM's @rst is not the version @base the local copy came from. */
 static int flush_vm_changed(const struct version *base, const struct stat *rst)
 {
@@ -442,27 +448,37 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 			err = 0;
 		remote_close(rf);
 	}
+	/*
+	 * Mode and times go on the temporary, so the rename installs the final
+	 * file in one step, and a flush cut short after its rename (a crash
+	 * before the journal said CLEAN) is recognised below by its size and
+	 * mtime instead of being taken for the VM's own change.
+	 */
+	if (!err)
+		err = remote_chmod(f->r, tmp, st.st_mode & 07777);
+	if (!err)
+		err = remote_utimes(f->r, tmp, st.st_atime, st.st_mtime);
 	if (err)
 		goto out;
 	/* The last moment before replacing: has the VM changed it meanwhile? */
 	err = remote_lstat(f->r, rpath, &rst);
 	if (!err && (S_ISDIR(rst.st_mode) || flush_vm_changed(base, &rst))) {
-		err = flush_conflict(f, path, rpath);
+		if (S_ISDIR(rst.st_mode) || !flush_vm_has(&st, &rst)) {
+			err = flush_conflict(f, path, rpath);
+			goto out;
+		}
+		/* The VM already has this very version: keep it, drop the temporary. */
+	} else if (err && err != -ENOENT) {
 		goto out;
-	}
-	if (err && err != -ENOENT)
-		goto out;
-	err = remote_rename(f->r, tmp, rpath, 0);
-	if (err)
-		goto out;
-	tmp_made = 0;
-	err = remote_chmod(f->r, rpath, st.st_mode & 07777);
-	if (!err)
-		err = remote_utimes(f->r, rpath, st.st_atime, st.st_mtime);
-	if (!err)
+	} else {
+		err = remote_rename(f->r, tmp, rpath, 0);
+		if (err)
+			goto out;
+		tmp_made = 0;
 		err = remote_lstat(f->r, rpath, &rst);
-	if (err)
-		goto out;
+		if (err)
+			goto out;
+	}
 	nb.size = (uint64_t)rst.st_size;
 	nb.mtime = rst.st_mtime;
 	nb.valid = 1;
