@@ -37,6 +37,7 @@ enum journal_op { JOP_SET = 1, JOP_RENAME = 2, JOP_REMOVE = 3 };
 
 struct jentry {
 	struct jentry *next;
+	struct jentry *inext;	/* chain of j->ibuckets (by inode number) */
 	char *path;
 	enum path_state state;
 	struct version base;
@@ -49,7 +50,8 @@ struct journal {
 	char *file;		/* <layer>/.wakefs/journal */
 	int fd;			/* the log, O_APPEND */
 	off_t end;		/* where the next record goes */
-	struct jentry **buckets;
+	struct jentry **buckets;	/* by path */
+	struct jentry **ibuckets;	/* by inode number, as many */
 	size_t nbuckets;
 	size_t count;
 	size_t records;		/* records in the log since the last compaction */
@@ -185,10 +187,13 @@ static struct jentry **journal_slot(struct journal *j, const char *path)
 static int journal_grow(struct journal *j)
 {
 	size_t n = j->nbuckets * 2, i;
-	struct jentry **b = calloc(n, sizeof(*b));
+	struct jentry **b = calloc(n, sizeof(*b)), **ib = calloc(n, sizeof(*ib));
 
-	if (!b)
+	if (!b || !ib) {
+		free(b);
+		free(ib);
 		return -ENOMEM;
+	}
 	for (i = 0; i < j->nbuckets; i++) {
 		struct jentry *e = j->buckets[i], *next;
 		for (; e; e = next) {
@@ -196,12 +201,65 @@ static int journal_grow(struct journal *j)
 			next = e->next;
 			e->next = b[h];
 			b[h] = e;
+			e->inext = ib[e->ino % n];
+			ib[e->ino % n] = e;
 		}
 	}
 	free(j->buckets);
+	free(j->ibuckets);
 	j->buckets = b;
+	j->ibuckets = ib;
 	j->nbuckets = n;
 	return 0;
+}
+
+static void journal_iadd(struct journal *j, struct jentry *e)
+{
+	struct jentry **head = &j->ibuckets[e->ino % j->nbuckets];
+
+	e->inext = *head;
+	*head = e;
+}
+
+static void journal_irm(struct journal *j, struct jentry *e)
+{
+	struct jentry **pe = &j->ibuckets[e->ino % j->nbuckets];
+
+	while (*pe && *pe != e)
+		pe = &(*pe)->inext;
+	if (*pe)
+		*pe = e->inext;
+}
+
+/* 1 when an entry at another path than @path has inode number @ino. */
+static int journal_ino_taken(struct journal *j, uint64_t ino, const char *path)
+{
+	for (struct jentry *e = j->ibuckets[ino % j->nbuckets]; e; e = e->inext)
+		if (e->ino == ino && strcmp(e->path, path) != 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The inode number of @path (normalised): its entry's, else the hash of the
+ * path, stepped on while another entry holds it (a file renamed away keeps
+ * the number of its old name, which a new file there must not share).
+ * Deterministic for a given journal, so stable across remounts.
+ */
+static uint64_t journal_ino_locked(struct journal *j, const char *path)
+{
+	struct jentry *e = *journal_slot(j, path);
+	uint64_t h;
+
+	if (e)
+		return e->ino;
+	h = journal_ino_for(path);
+	while (journal_ino_taken(j, h, path)) {
+		h = h * 6364136223846793005ull + 1442695040888963407ull;
+		if (h < 2)
+			h += 2;
+	}
+	return h;
 }
 
 /* Insert or update; takes nothing over from the caller. */
@@ -214,8 +272,11 @@ static int journal_put(struct journal *j, const char *path, enum path_state stat
 		e->state = state;
 		if (base)
 			e->base = *base;
-		if (ino)
+		if (ino && ino != e->ino) {
+			journal_irm(j, e);
 			e->ino = ino;
+			journal_iadd(j, e);
+		}
 		return 0;
 	}
 	e = calloc(1, sizeof(*e));
@@ -226,8 +287,9 @@ static int journal_put(struct journal *j, const char *path, enum path_state stat
 	e->state = state;
 	if (base)
 		e->base = *base;
-	e->ino = ino ? ino : journal_ino_for(path);
+	e->ino = ino ? ino : journal_ino_locked(j, path);
 	*slot = e;
+	journal_iadd(j, e);
 	j->count++;
 	if (j->count > j->nbuckets * 2)
 		journal_grow(j);	/* failure only costs speed */
@@ -241,6 +303,7 @@ static void journal_del(struct journal *j, const char *path)
 	if (!e)
 		return;
 	*slot = e->next;
+	journal_irm(j, e);
 	free(e->path);
 	free(e);
 	j->count--;
@@ -276,6 +339,7 @@ static int journal_move(struct journal *j, const char *from, const char *to)
 			struct jentry *e = *pe;
 			if (journal_is_under(e->path, from, flen)) {
 				*pe = e->next;
+				journal_irm(j, e);
 				list[moved++] = e;
 				j->count--;
 			} else {
@@ -566,9 +630,10 @@ int journal_open(struct journal **out, const char *layer_dir)
 	pthread_mutex_init(&j->lock, NULL);
 	j->nbuckets = 256;
 	j->buckets = calloc(j->nbuckets, sizeof(*j->buckets));
+	j->ibuckets = calloc(j->nbuckets, sizeof(*j->ibuckets));
 	j->dir = malloc(n);
 	j->file = malloc(n);
-	if (!j->buckets || !j->dir || !j->file) {
+	if (!j->buckets || !j->ibuckets || !j->dir || !j->file) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -617,6 +682,7 @@ void journal_close(struct journal *j)
 		close(j->fd);
 	pthread_mutex_destroy(&j->lock);
 	free(j->buckets);
+	free(j->ibuckets);
 	free(j->dir);
 	free(j->file);
 	free(j);
@@ -638,7 +704,7 @@ int journal_set(struct journal *j, const char *path, enum path_state state,
 	}
 	pthread_mutex_lock(&j->lock);
 	e = *journal_slot(j, p);
-	ino = e ? e->ino : journal_ino_for(p);
+	ino = e ? e->ino : journal_ino_locked(j, p);
 	if (e && e->state == state &&
 	    (!base || (base->valid == e->base.valid && base->size == e->base.size &&
 		       base->mtime == e->base.mtime))) {
@@ -680,11 +746,16 @@ int journal_get(struct journal *j, const char *path, struct journal_entry *out)
 
 uint64_t journal_ino(struct journal *j, const char *path)
 {
-	struct journal_entry e;
+	char *p = journal_norm(path);
+	uint64_t ino;
 
-	if (journal_get(j, path, &e) == 0)
-		return e.ino;
-	return journal_ino_for(path);
+	if (!p)
+		return journal_ino_for(path);
+	pthread_mutex_lock(&j->lock);
+	ino = journal_ino_locked(j, p);
+	pthread_mutex_unlock(&j->lock);
+	free(p);
+	return ino;
 }
 
 int journal_rename(struct journal *j, const char *from, const char *to)

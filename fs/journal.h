@@ -61,7 +61,7 @@ void journal_close(struct journal *j);
 /*
  * Record @path's state and base (NULL: keep the current base, or none).
  * Durable (fsynced) when it returns. A new entry gets the inode number
- * journal_ino_for(path) unless the path was renamed there.
+ * journal_ino(path) had.
  */
 int journal_set(struct journal *j, const char *path, enum path_state state,
 		const struct version *base);
@@ -87,7 +87,11 @@ void journal_counts(struct journal *j, uint64_t counts[5]);
 
 /* The inode number of a path that has no entry: a 64-bit hash of the path. */
 uint64_t journal_ino_for(const char *path);
-/* The inode number of @path: its entry's, else journal_ino_for(path). */
+/*
+ * The inode number of @path: its entry's, else journal_ino_for(path) unless
+ * an entry elsewhere holds that number (a file renamed away from @path keeps
+ * it): then a number derived from it that no entry holds.
+ */
 uint64_t journal_ino(struct journal *j, const char *path);
 
 const char *journal_state_name(enum path_state s);

@@ -1098,6 +1098,8 @@ static int lops_rename(const char *from, const char *to, unsigned int flags)
 	struct lops *lo = lops_self();
 	char lf[PATH_MAX], lt[PATH_MAX];
 	struct stat sf, st;
+	struct version to_base = { 0 };
+	enum path_state ts;
 	int lfrom, lto, err, remote_from, n;
 
 	if (layer_hidden(from) || layer_hidden(to))
@@ -1110,6 +1112,9 @@ static int lops_rename(const char *from, const char *to, unsigned int flags)
 		goto out;
 	err = lops_lookup(lo, to, &st, &lto);
 	if (err == 0) {
+		/* What @to replaces on the VM: the flush of @to checks it is still there. */
+		if (layer_state(lo->l, to, NULL, &to_base) != 0 || !to_base.valid)
+			to_base = lto ? (struct version){ 0 } : lops_version(&st);
 		if (flags & RENAME_NOREPLACE)
 			err = -EEXIST;
 		else if (S_ISDIR(st.st_mode) && !S_ISDIR(sf.st_mode))
@@ -1156,6 +1161,8 @@ static int lops_rename(const char *from, const char *to, unsigned int flags)
 		err = 0;
 	if (!err)
 		err = layer_bump(lo->l, to);
+	if (!err && to_base.valid && !S_ISDIR(sf.st_mode) && layer_state(lo->l, to, &ts, NULL) == 0)
+		err = layer_mark(lo->l, to, ts, &to_base);
 	if (!err && remote_from)
 		err = layer_mark(lo->l, from, PATH_WHITEOUT, NULL);
 	lops_files_renamed(lo, from, to);

@@ -12,6 +12,7 @@ L=$T/layer
 mkdir -p "$R" "$M"
 printf 'base\n' >"$R/c.txt"
 printf 'first\n' >"$R/e.txt"
+printf 'e1\n' >"$R/ed.txt"
 # A debounce far longer than the test: only fsync and `wakefs flush` send.
 "$WAKEFS" -f -F "$VM_SSH_CONFIG" -o "local=$L,debounce_ms=600000" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
 t_track_pid $!
@@ -34,6 +35,18 @@ ok_not "a file closed without fsync waits for the debounce" test -e "$R/plain.tx
 ok_eq "a VM file reads" "first" "$(cat "$M/e.txt")"
 ok "fsync of a rewrite of a VM file returns" fsync_write "$M/e.txt" "second"
 ok_eq "the VM has the rewrite when fsync returns" "second" "$(cat "$R/e.txt" 2>/dev/null)"
+
+# --- an editor's save: a temporary file renamed over the target ------------------------
+ok_eq "a VM file reads before the editor saves it" "e1" "$(cat "$M/ed.txt")"
+printf 'e2\n' >"$M/.ed.txt.swp"
+ok "the editor renames its temporary over the file" mv "$M/.ed.txt.swp" "$M/ed.txt"
+ok "wakefs flush sends the save" "$WAKEFS" flush "$M"
+ok_eq "the VM has the saved file" "e2" "$(cat "$R/ed.txt")"
+ok_not "and not the temporary" test -e "$R/.ed.txt.swp"
+printf 'e3\n' >"$M/.ed.txt.swp"
+ok "the editor saves again with the same temporary name" mv "$M/.ed.txt.swp" "$M/ed.txt"
+ok "wakefs flush sends the second save" "$WAKEFS" flush "$M"
+ok_eq "the VM has the second save" "e3" "$(cat "$R/ed.txt")"
 
 # --- conflict ------------------------------------------------------------------------
 ok_eq "the VM's file reads" "base" "$(cat "$M/c.txt")"

@@ -202,6 +202,32 @@ START_TEST(test_compaction)
 }
 END_TEST
 
+START_TEST(test_ino_unique)
+{
+	struct journal *j;
+	uint64_t a = journal_ino_for("/tmp.swp"), fresh;
+
+	/* An editor's save: a temporary renamed over the file, then made again. */
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_int_eq(journal_set(j, "/tmp.swp", PATH_DIRTY, NULL), 0);
+	ck_assert_int_eq(journal_rename(j, "/tmp.swp", "/file"), 0);
+	ck_assert_uint_eq(journal_ino(j, "/file"), a);
+	fresh = journal_ino(j, "/tmp.swp");
+	ck_assert_uint_ne(fresh, a);
+	ck_assert_int_eq(journal_set(j, "/tmp.swp", PATH_DIRTY, NULL), 0);
+	ck_assert_uint_eq(journal_ino(j, "/tmp.swp"), fresh);
+	journal_close(j);
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_uint_eq(journal_ino(j, "/file"), a);
+	ck_assert_uint_eq(journal_ino(j, "/tmp.swp"), fresh);
+	/* Once the old holder is gone the plain hash comes back. */
+	ck_assert_int_eq(journal_remove(j, "/file"), 0);
+	ck_assert_int_eq(journal_remove(j, "/tmp.swp"), 0);
+	ck_assert_uint_eq(journal_ino(j, "/tmp.swp"), a);
+	journal_close(j);
+}
+END_TEST
+
 START_TEST(test_ino)
 {
 	ck_assert_uint_eq(journal_ino_for("/"), 1);
@@ -225,6 +251,7 @@ static Suite *journal_suite(void)
 		{ "not_ours", test_not_ours },
 		{ "compaction", test_compaction },
 		{ "ino", test_ino },
+		{ "ino_unique", test_ino_unique },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
