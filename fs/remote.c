@@ -334,23 +334,32 @@ static int remote_close_handle(struct remote_file *f)
 	return remote_status_call(f->r, &b, id, 0, f->gen);
 }
 
-/* Returns 1 at end of directory, 0 after a batch, or -errno (or the callback's value). */
-static int remote_readdir_batch(struct remote_file *d, remote_dirent_cb cb, void *payload)
+/* READDIR requests kept in flight on one directory handle. */
+#define REMOTE_READDIR_AHEAD 8
+
+static int remote_submit_readdir(struct remote_file *d, struct conn_req **q)
 {
 	struct sftp_buf b;
-	struct sftp_attrs a;
-	struct stat st;
-	unsigned char *p;
-	size_t len, pos;
-	uint32_t id = conn_next_id(d->r->conn), count, i;
-	char name[REMOTE_NAME_MAX * 4 + 1];
-	int err;
+	uint32_t id = conn_next_id(d->r->conn);
 
 	sftp_buf_init(&b);
 	sftp_enc_handle(&b, SSH_FXP_READDIR, id, d->handle, d->hlen);
-	err = conn_call(d->r->conn, &b, id, 0, d->gen, &p, &len);
-	if (err)
-		return err;
+	return conn_submit(d->r->conn, &b, id, 0, d->gen, q);
+}
+
+/*
+ * Hand one READDIR reply's entries to @cb. Returns 1 at end of directory, 0
+ * after a batch, or -errno (or the callback's value). Frees @p.
+ */
+static int remote_readdir_batch(unsigned char *p, size_t len, remote_dirent_cb cb, void *payload)
+{
+	struct sftp_attrs a;
+	struct stat st;
+	size_t pos;
+	uint32_t count, i;
+	char name[REMOTE_NAME_MAX * 4 + 1];
+	int err;
+
 	err = remote_reply(p, len, SSH_FXP_NAME);
 	if (err == -ENODATA) {
 		err = 1;
@@ -379,6 +388,38 @@ out:
 	return err;
 }
 
+/*
+ * Read a directory with REMOTE_READDIR_AHEAD requests in flight: OpenSSH's
+ * server answers requests on a handle in order, each with the next batch,
+ * so a big directory costs one round trip per eight batches, not per batch.
+ */
+static int remote_readdir_handle(struct remote_file *d, remote_dirent_cb cb, void *payload)
+{
+	struct conn_req *q[REMOTE_READDIR_AHEAD];
+	unsigned char *p;
+	size_t len, head = 0, tail = 0;
+	int err = 0, done = 0;
+
+	while (!done) {
+		while (head - tail < REMOTE_READDIR_AHEAD) {
+			err = remote_submit_readdir(d, &q[head % REMOTE_READDIR_AHEAD]);
+			if (err)
+				break;
+			head++;
+		}
+		if (head == tail)
+			break;
+		err = conn_wait(d->r->conn, q[tail++ % REMOTE_READDIR_AHEAD], &p, &len);
+		if (!err)
+			err = remote_readdir_batch(p, len, cb, payload);
+		if (err)
+			done = 1;
+	}
+	while (tail < head)	/* the requests after the end: their replies are not wanted */
+		conn_abandon(d->r->conn, q[tail++ % REMOTE_READDIR_AHEAD]);
+	return err == 1 ? 0 : err;
+}
+
 int remote_readdir(struct remote *r, const char *path, remote_dirent_cb cb, void *payload)
 {
 	struct remote_file *d = NULL;
@@ -393,10 +434,7 @@ int remote_readdir(struct remote *r, const char *path, remote_dirent_cb cb, void
 	err = remote_open_handle(r, &b, id, CONN_IDEMPOTENT, &d);
 	if (err)
 		return err;
-	while ((err = remote_readdir_batch(d, cb, payload)) == 0)
-		;
-	if (err == 1)
-		err = 0;
+	err = remote_readdir_handle(d, cb, payload);
 	remote_close_handle(d);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
