@@ -25,3 +25,5 @@ INTEGRATION_TESTS += tests/integration/t-engine-bigfile.sh
 INTEGRATION_TESTS += tests/integration/t-engine-reconnect.sh
 INTEGRATION_TESTS += tests/integration/t-engine-hostile.sh
 EXTRA_DIST += tests/tools/evil-sftp.py
+INTEGRATION_TESTS += tests/integration/t-engine-fuzz.sh
+EXTRA_DIST += tests/fuzz/fuzz_sftp.c
