@@ -17,7 +17,8 @@ vmctl/azure.$(OBJEXT) vmctl/libvmctl_a-azure.$(OBJEXT): vmctl/azure-template.h
 EXTRA_DIST += tests/fake-arm/fake_arm.py tests/fake-arm/fake-arm.sh tests/fake-arm/az
 INTEGRATION_TESTS += tests/integration/t-vmctl-lifecycle.sh tests/integration/t-vmctl-retries.sh \
 	tests/integration/t-vmctl-auth.sh tests/integration/t-vmctl-create.sh \
-	tests/integration/t-vmctl-no-secrets.sh tests/integration/t-vmctl-providers.sh
+	tests/integration/t-vmctl-no-secrets.sh tests/integration/t-vmctl-providers.sh \
+	tests/integration/t-vmctl-fuzz.sh
 
 UNIT_TESTS += tests/unit/check_config
 tests_unit_check_config_SOURCES = tests/unit/check_config.c
