@@ -167,6 +167,33 @@ struct main_layer {
 	struct lops *lops;
 };
 
+/*
+ * The directory to mount must exist on the VM and be one: a typo in the dir
+ * would otherwise give an empty mount whose first write fails far from its
+ * cause. Returns 0, or -errno after saying why on stderr.
+ */
+static int main_check_dir(struct remote *remote, const struct options *o)
+{
+	const char *dir = o->dir && *o->dir ? o->dir : ".";
+	const char *shown = o->dir && *o->dir ? o->dir : "~";
+	struct stat st;
+	int err;
+
+	err = remote_stat(remote, dir, &st);
+	if (!err && !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "wakefs: '%s:%s' is not a directory on the VM; pick a directory "
+			"to mount\n", o->host, shown);
+		err = -ENOTDIR;
+	} else if (err == -ENOENT || err == -ENOTDIR) {	/* ENOTDIR: a component is a file */
+		fprintf(stderr, "wakefs: '%s:%s' does not exist on the VM; create it or pick "
+			"another dir\n", o->host, shown);
+	} else if (err) {
+		fprintf(stderr, "wakefs: cannot look at '%s:%s' on the VM: %s\n", o->host, shown,
+			strerror(-err));
+	}
+	return err;
+}
+
 static int main_layer_start(struct main_layer *ml, struct remote *remote, const struct options *o)
 {
 	struct layer_opts lopts = { .cache_max = o->cache_max };
@@ -304,6 +331,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wakefs: %s\n", *err ? err : strerror(-rc));
 		goto out;
 	}
+	if (main_check_dir(remote, &o))
+		goto out;
 	if (!o.writethrough && main_layer_start(&ml, remote, &o))
 		goto out;
 	if (lc && lifecycle_attach(lc, remote, ml.flusher, o.mountpoint)) {

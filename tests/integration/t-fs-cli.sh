@@ -2,7 +2,8 @@
 # The wakefs command line: clear errors for bad input, -p / -o identity /
 # -o known_hosts, host keys (unknown refused, accept_new_hostkey records it,
 # then it is trusted), the background mode returning only once mounted,
-# `mount -t fuse.wakefs` with an fstab-style -o list, -o ro, and a mount
+# `mount -t fuse.wakefs` with an fstab-style -o list, -o ro, a dir missing
+# on the VM (or a file) refused before mounting, and a mount
 # that is private unless allow_other is given.
 . "$top_srcdir/tests/lib.sh"
 t_init
@@ -60,6 +61,22 @@ dead=$(free_port)
 run_cli refused -p "$dead" -o "identity=$VM_KEY,known_hosts=$VM_KNOWN_HOSTS" "127.0.0.1:$R" "$M"
 ok_eq "a refused connection: status 1" "1" "$(rc refused)"
 ok "a refused connection is reported on the terminal" grep -qi "refused" "$T/refused.err"
+ok_not "and nothing is mounted" is_mounted "$M"
+
+# The directory to mount is checked on the VM before anything is mounted.
+kh_opts="identity=$VM_KEY,known_hosts=$VM_KNOWN_HOSTS"
+run_cli nodir -p "$VM_PORT" -o "$kh_opts,local=$T/nodir-layer" "127.0.0.1:$R/nosuch" "$M"
+ok_eq "a dir missing on the VM: status 1" "1" "$(rc nodir)"
+ok "it is named, with what to do" \
+	err_has nodir "wakefs: '127.0.0.1:$R/nosuch' does not exist on the VM; create it or pick another dir"
+ok_not "and nothing is mounted" is_mounted "$M"
+ok_not "and no local layer is made for it" test -e "$T/nodir-layer"
+run_cli nodir_wt -p "$VM_PORT" -o "$kh_opts,writethrough" "127.0.0.1:$R/f/sub" "$M"
+ok_eq "a dir under a file on the VM (writethrough): status 1" "1" "$(rc nodir_wt)"
+ok "it is named as missing" err_has nodir_wt "'127.0.0.1:$R/f/sub' does not exist on the VM"
+run_cli notdir -p "$VM_PORT" -o "$kh_opts,writethrough" "127.0.0.1:$R/f" "$M"
+ok_eq "a file, not a dir: status 1" "1" "$(rc notdir)"
+ok "it says it is not a directory" err_has notdir "wakefs: '127.0.0.1:$R/f' is not a directory on the VM; pick a directory to mount"
 ok_not "and nothing is mounted" is_mounted "$M"
 
 # Background mode: the command returns once the mount is usable.
