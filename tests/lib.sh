@@ -26,6 +26,7 @@ T_N=0
 T_FAILED=0
 T_PIDS=()
 T_MOUNTS=()
+T_USERS=()
 T_NAME=$(basename "$0" .sh)
 
 t_init() {
@@ -114,6 +115,11 @@ t_cleanup() {
 	for ((p = ${#T_PIDS[@]} - 1; p >= 0; p--)); do
 		stop_pid "${T_PIDS[$p]}"
 	done
+	for m in "${T_USERS[@]}"; do
+		# userdel refuses while a process of the user runs: the sshd
+		# sessions end soon after their server and clients have stopped
+		wait_for 20 userdel "$m" || echo "# $T_NAME: could not remove the user '$m'" >&2
+	done
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
 		if [ "$T_FAILED" -gt 0 ] || [ "$rc" -ne 0 ]; then
 			echo "# $T_NAME: logs kept in $T" >&2
@@ -135,12 +141,26 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# sshd_start [ALIAS]: start sshd on a free 127.0.0.1 port with throwaway host
-# and client keys. Sets VM_HOST (127.0.0.1), VM_PORT, VM_USER, VM_KEY (client
-# private key), VM_KNOWN_HOSTS (holds [127.0.0.1]:PORT and ALIAS, default
-# "vm"), VM_ALIAS, VM_SSH_CONFIG (an ssh_config with Host ALIAS), VM_SSHD_PID.
+# sshd_start [--user NAME] [ALIAS]: start sshd on a free 127.0.0.1 port with
+# throwaway host and client keys. Sets VM_HOST (127.0.0.1), VM_PORT, VM_USER,
+# VM_KEY (client private key), VM_KNOWN_HOSTS (holds [127.0.0.1]:PORT and
+# ALIAS, default "vm"), VM_ALIAS, VM_SSH_CONFIG (an ssh_config with Host
+# ALIAS), VM_SSHD_PID.
+# --user NAME (root only): the VM user is NAME instead of the test's user, so
+# the server's file permissions apply as on a real VM (root passes them all).
+# NAME is made with t_user_add when it does not exist (removed again by the
+# cleanup), else reused; VM_HOME is its login directory. $T becomes
+# traversable (711) so that NAME reaches the test's files. A second call
+# (e.g. a root server and a --user one) keeps the first server running; the
+# VM_* variables then describe the second.
 sshd_start() {
-	local alias=${1:-vm} d="$T/sshd" hk
+	local user="" alias d="$T/sshd" hk
+	if [ "${1:-}" = --user ]; then
+		user=${2:?sshd_start: --user needs a user name}
+		shift 2
+	fi
+	alias=${1:-vm}
+	[ -e "$d" ] && d="$T/sshd-$alias-$user"
 	mkdir -p "$d" /run/sshd
 	chmod 700 "$d"
 	ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519" -C wakefs-test-host || return 1
@@ -149,6 +169,15 @@ sshd_start() {
 	VM_PORT=$(free_port)
 	VM_HOST=127.0.0.1
 	VM_USER=$(id -un)
+	VM_HOME=$(getent passwd "$VM_USER" | cut -d: -f6)
+	if [ -n "$user" ]; then
+		t_user_add "$user" || return 1
+		VM_USER=$user
+		VM_HOME=$(getent passwd "$user" | cut -d: -f6)
+		# sshd reads authorized_keys as the user: let it through $T and $d
+		chmod 711 "$T" "$d"
+		chmod 644 "$d/authorized_keys"
+	fi
 	VM_ALIAS=$alias
 	VM_KEY=$d/client
 	cat >"$d/sshd_config" <<-EOF
@@ -187,8 +216,35 @@ sshd_start() {
 		    BatchMode yes
 		    ConnectTimeout 10
 	EOF
-	export VM_HOST VM_PORT VM_USER VM_KEY VM_KNOWN_HOSTS VM_ALIAS VM_SSH_CONFIG VM_SSHD_PID
+	export VM_HOST VM_PORT VM_USER VM_HOME VM_KEY VM_KNOWN_HOSTS VM_ALIAS VM_SSH_CONFIG VM_SSHD_PID
 	wait_for 20 vm_ssh true || { diag "sshd did not answer on port $VM_PORT"; return 1; }
+}
+
+# t_user_add NAME: make NAME a local account the test can log in as over SSH
+# (shell /bin/sh, no password but not locked, home $T/home-NAME owned by it),
+# unless it exists; one made here is removed by the cleanup. Needs root.
+# Returns 1, with a diag saying why, when it cannot.
+t_user_add() {
+	local name=$1 home="$T/home-$1" i
+	id "$name" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" != 0 ]; then
+		diag "cannot make the user '$name': that needs root"
+		return 1
+	fi
+	mkdir -p "$home"
+	chmod 711 "$T"
+	# useradd waits for the passwd lock only so long: tests run in parallel
+	for i in 1 2 3 4 5; do
+		useradd -r -M -N -d "$home" -s /bin/sh -p '*' "$name" 2>>"$T/useradd.log" && break
+		id "$name" >/dev/null 2>&1 && break
+		sleep 1
+	done
+	if ! id "$name" >/dev/null 2>&1; then
+		diag "cannot make the user '$name': useradd failed (see $T/useradd.log)"
+		return 1
+	fi
+	T_USERS+=("$name")
+	chown "$name:" "$home" 2>/dev/null || chown "$name" "$home"
 }
 
 # vm_ssh CMD...: run a command on the "VM".

@@ -6,7 +6,10 @@ t_init
 unset SSH_AUTH_SOCK
 CLI=$top_builddir/tests/tools/remote-cli
 sshd_start vm || { fail "sshd starts"; t_done; }
-R() { "$CLI" -o "identity=$VM_KEY,known_hosts=$VM_KNOWN_HOSTS,host_key_alias=vm" "127.0.0.1:$VM_PORT" "$@"; }
+R() {
+	"$CLI" -o "identity=$VM_KEY,known_hosts=$VM_KNOWN_HOSTS,host_key_alias=$VM_ALIAS,user=$VM_USER" \
+		"127.0.0.1:$VM_PORT" "$@"
+}
 # R_err CMD...: the errno name the command failed with ("" if it succeeded).
 R_err() { R "$@" 2>&1 >/dev/null | sed -n 's/.*(\(E[A-Z0-9]*\))$/\1/p'; }
 D=$T/vmroot
@@ -98,14 +101,6 @@ ok_eq "rmdir of a non-empty directory: ENOTEMPTY" ENOTEMPTY "$(R_err rmdir "$D/f
 ok_eq "rmdir of a file: ENOTDIR" ENOTDIR "$(R_err rmdir "$D/r2")"
 ok "rmdir" R rmdir "$D/full/sub"
 ok_not "the VM no longer has the directory" test -e "$D/full/sub"
-if [ "$(id -u)" != 0 ]; then
-	mkdir "$D/locked" && chmod 000 "$D/locked"
-	ok_eq "stat inside an unreadable directory: EACCES" EACCES "$(R_err stat "$D/locked/x")"
-	chmod 755 "$D/locked"
-else
-	skip "EACCES from the server" "running as root, which no permission stops"
-fi
-
 # statvfs, exec
 ok_eq "statvfs reports the VM's block count" "blocks=$(stat -f -c %b "$D")" "$(R statvfs "$D" | grep -o 'blocks=[0-9]*')"
 ok_eq "exec returns the command's output and exit status" "$(printf 'out\nstatus=3')" "$(R exec 'echo out; echo err >&2; exit 3')"
@@ -115,4 +110,28 @@ ok_eq "exec runs in the login directory of the VM user" "$(vm_ssh pwd)" "$(R exe
 out=$(printf 'mkdir %s\nstat %s\nrmdir %s\nstat %s\n' "$D/s" "$D/s" "$D/s" "$D/s" | R - 2>/dev/null)
 ok_eq "one connection serves a sequence of operations" "OK|mode=40755|OK|OK|ERR ENOENT" \
 	"$(echo "$out" | sed 's/^\(mode=[0-7]*\) .*/\1/' | paste -sd'|')"
+
+# EACCES: no permission stops root, so as root (as in CI) a second server
+# logs in as a throwaway unprivileged user, for whom root's files are closed.
+P=$T/perm
+mkdir -p "$P/locked"
+echo open >"$P/open"
+echo secret >"$P/secret"
+chmod 755 "$P"
+chmod 644 "$P/open"
+chmod 600 "$P/secret"
+chmod 000 "$P/locked"
+if [ "$(id -u)" = 0 ]; then
+	sshd_start --user "wakefs-t$$" uvm || { fail "sshd starts for an unprivileged user"; t_done; }
+	ok_eq "the second server's user is not root" "wakefs-t$$" "$(vm_ssh id -un)"
+	ok_eq "exec runs as that user" "wakefs-t$$" "$(R exec 'id -un' | head -n1)"
+else
+	chmod 000 "$P/secret"	# the server runs as this user, who owns the file
+fi
+ok_eq "a file the server user may read reads" "open" "$(R read "$P/open" 0 4)"
+ok_eq "read of a file the server user cannot read: EACCES" EACCES "$(R_err read "$P/secret" 0 4)"
+ok_eq "stat inside an unreadable directory: EACCES" EACCES "$(R_err stat "$P/locked/x")"
+ok_eq "put into a directory the server user cannot write: EACCES" EACCES \
+	"$(R_err put "$T/hello" "$P/new" 644)"
+ok_not "and nothing was made there" test -e "$P/new"
 t_done
