@@ -38,3 +38,20 @@ dist_man1_MANS += man/vmctl.1
 noinst_PROGRAMS += tests/fuzz/fuzz_arm
 tests_fuzz_fuzz_arm_SOURCES = tests/fuzz/fuzz_arm.c
 tests_fuzz_fuzz_arm_LDADD = libvmctl.a $(VMCTL_LIBS)
+
+# The VM-side watchdog: its script and systemd units are compiled into vmctl
+# (`vmctl watchdog install` works from anywhere).
+libvmctl_a_SOURCES += vmctl/watchdog.c vmctl/watchdog.h
+EXTRA_DIST += scripts/wakefs-watchdog.sh scripts/wakefs-watchdog.service \
+	scripts/wakefs-watchdog.timer
+CLEANFILES += vmctl/watchdog-files.h
+vmctl/watchdog-files.h: $(top_srcdir)/scripts/wakefs-watchdog.sh \
+		$(top_srcdir)/scripts/wakefs-watchdog.service $(top_srcdir)/scripts/wakefs-watchdog.timer
+	@mkdir -p vmctl
+	$(AM_V_GEN)for f in sh service timer; do \
+		$(AWK) -v name="watchdog_$$f" 'BEGIN { print "static const char " name "[] =" } \
+			{ gsub(/\\/, "&&"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } \
+			END { print ";" }' $(top_srcdir)/scripts/wakefs-watchdog.$$f || exit 1; \
+	done > $@.tmp && mv $@.tmp $@
+vmctl/watchdog.$(OBJEXT) vmctl/libvmctl_a-watchdog.$(OBJEXT): vmctl/watchdog-files.h
+INTEGRATION_TESTS += tests/integration/t-vmctl-watchdog.sh

@@ -13,6 +13,7 @@
 #include "azure.h"
 #include "config.h"
 #include "provider.h"
+#include "watchdog.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,6 +68,9 @@ static const char main_usage[] =
 	"  autoshutdown TIME [--tz ZONE] | off\n"
 	"                            daily auto-shutdown at TIME (HHMM), or none\n"
 	"  list                      the VMs of the resource group and their state\n"
+	"  watchdog install|status|remove [-- SSH_OPTIONS]\n"
+	"                            the VM deallocates itself when no mount has sent\n"
+	"                            a heartbeat for watchdog_minutes and it idles\n"
 	"  version                   print the version\n"
 	"  help                      this text\n"
 	"\n"
@@ -610,6 +614,19 @@ static int main_autoshutdown(struct vm *vm, struct main_opts *o)
 	return EXIT_OK;
 }
 
+static int main_watchdog(struct vm *vm, struct main_opts *o)
+{
+	int action = o->argc == 1 ? watchdog_action_parse(o->argv[0]) : -1, rc;
+	struct vm_error err;
+
+	if (action < 0)
+		return main_usage_error("%s", "watchdog needs one of install, status, remove");
+	rc = watchdog_run(vm, action, o->rest_argc, o->rest_argv, &err);
+	if (rc && !strcmp(err.code, "remote"))
+		return main_exit_of(rc);	/* the VM said why */
+	return rc ? main_fail(rc, &err) : EXIT_OK;
+}
+
 static int main_run(struct vm *vm, struct main_opts *o)
 {
 	static const char *const stop_flags[] = { "--power-off", NULL };
@@ -663,6 +680,8 @@ static int main_run(struct vm *vm, struct main_opts *o)
 		return main_wait(vm, o);
 	if (!strcmp(c, "ssh"))
 		return main_ssh(vm, o);
+	if (!strcmp(c, "watchdog"))
+		return main_watchdog(vm, o);
 	if ((rc = main_need_azure(vm, c)))
 		return rc;
 	if (!strcmp(c, "list"))
@@ -680,7 +699,7 @@ int main(int argc, char **argv)
 {
 	static const char *const known[] = { "start", "stop", "status", "ip", "wait", "ssh",
 					     "create", "delete", "accept-terms", "autoshutdown",
-					     "list", NULL };
+					     "list", "watchdog", NULL };
 	struct main_opts o;
 	struct config *cfg = NULL;
 	struct vm *vm = NULL;

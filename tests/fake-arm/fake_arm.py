@@ -18,7 +18,17 @@ endpoint POST /_control (JSON object merged into the scenario), e.g.
   {"malformed": "instanceView"} the next instance view is truncated JSON
   {"forbidden": 1}         the next ARM request answers 403 AuthorizationFailed
   {"next_ip": "127.0.0.1"} the next public IP handed out
-GET /_requests returns the request log (method, path, query; never credentials).
+  {"imds": "none"}         IMDS has no identity for this VM (400 Identity not found)
+  {"imds_vm": "other"}     IMDS instance metadata describes VM "other" of rg1 (default dsvm)
+  {"snapshot": "FILE"}     each request logged from now on records FILE's content as
+                           it arrives ("snapshot": the text, null when missing),
+                           e.g. what the VM's disk held when a deallocate came
+Each entry of the request log also has its "time" (seconds since the epoch). A VM's
+instance view dates its provisioning state at its last start, deallocate or
+power-off as Azure does (before any: 2026-01-02T03:04:05Z).
+GET /_requests returns the request log (method, path, query; never credentials;
+"token" says which kind of bearer token came: "sp", "cli", "mi" or null).
+IMDS also serves GET /metadata/instance/compute/resourceId?format=text.
 
 Start: fake_arm.py --port-file FILE. Listens on 127.0.0.1, a free port.
 Valid service principal: tenant "tenant1", client "client1", secret in
@@ -101,6 +111,15 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def annotate(self, entry):
+        entry["time"] = time.time()
+        if S.scenario.get("snapshot"):
+            try:
+                with open(S.scenario["snapshot"], errors="replace") as f:
+                    entry["snapshot"] = f.read()
+            except OSError:
+                entry["snapshot"] = None
+
     # ---- plumbing ----
     def reply(self, status, body=None, headers=None, raw=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
@@ -140,7 +159,10 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if u.path != "/_requests":
                 S.log.append({"method": method, "path": u.path, "query": u.query,
-                              "auth": bool(self.headers.get("Authorization"))})
+                              "auth": bool(self.headers.get("Authorization")),
+                              "token": self.token_kind()})
+            if u.path != "/_requests":
+                self.annotate(S.log[-1])
             try:
                 self.dispatch(method, u.path, parts, q, body)
             except Exception as e:  # a bug in the fake: say so loudly
@@ -161,6 +183,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.token(parts[0], body)
         if path == "/metadata/identity/oauth2/token":
             return self.imds(q)
+        if path == "/metadata/instance/compute/resourceId":
+            return self.imds_resource_id(q)
         return self.arm(method, path, parts, q, body)
 
     # ---- identity ----
@@ -197,6 +221,24 @@ class Handler(BaseHTTPRequestHandler):
         S.tokens.add(tok)
         self.reply(200, {"access_token": tok, "expires_on": str(int(time.time()) + 3600),
                          "resource": (q.get("resource") or [""])[0], "token_type": "Bearer"})
+
+    def imds_resource_id(self, q):
+        if self.headers.get("Metadata") != "true":
+            return self.reply(400, {"error": "invalid_request", "error_description": "Required metadata header not specified"})
+        if (q.get("format") or [""])[0] != "text" or "api-version" not in q:
+            return self.reply(400, {"error": "Bad request. api-version and format=text required"})
+        vm = S.vms.get(("rg1", S.scenario.get("imds_vm", "dsvm")))
+        if not vm:
+            return self.reply(404, {"error": "Not found"})
+        self.reply(200, raw=vm_id(vm).encode())
+
+    def token_kind(self):
+        h = self.headers.get("Authorization") or ""
+        tok = h[7:] if h.startswith("Bearer ") else ""
+        for prefix, kind in (("fake-token-", "sp"), ("cli-valid-", "cli"), ("mi-token-", "mi")):
+            if tok.startswith(prefix):
+                return kind
+        return None
 
     def authorized(self):
         h = self.headers.get("Authorization") or ""
@@ -294,9 +336,12 @@ class Handler(BaseHTTPRequestHandler):
             if sc.get("malformed") == "instanceView":
                 sc["malformed"] = None
                 return self.reply(200, raw=b'{"statuses": [{"code": "PowerState/runn')
+            since = "2026-01-02T03:04:05.1234567+00:00"
+            if vm.get("since"):
+                since = time.strftime("%Y-%m-%dT%H:%M:%S.0000000+00:00", time.gmtime(vm["since"]))
             return self.reply(200, {"computerName": name, "statuses": [
                 {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded",
-                 "time": "2026-01-02T03:04:05.1234567+00:00"},
+                 "time": since},
                 {"code": "PowerState/" + vm["power"], "level": "Info", "displayStatus": "VM " + vm["power"]}]})
         if method == "POST" and rest and rest[0] in ("start", "deallocate", "poweroff"):
             if sc.get("conflict", 0) > 0:
@@ -317,6 +362,7 @@ class Handler(BaseHTTPRequestHandler):
                     vm["power"] = "deallocated"
                     return
                 vm["power"] = final
+                vm["since"] = time.time()
                 if final == "deallocated":
                     vm["ip"] = None  # dynamic: released
                 elif final == "running" and not vm["ip"]:
