@@ -6,3 +6,4 @@ AM_CPPFLAGS += -DWAKEFS_HAVE_PROVIDER_LOCAL
 libvmctl_a_SOURCES += vmctl/provider_local.c
 libwakefs_a_SOURCES += fs/lifecycle.c fs/lifecycle.h
 INTEGRATION_TESTS += tests/integration/t-life-local.sh
+INTEGRATION_TESTS += tests/integration/t-demo.sh
