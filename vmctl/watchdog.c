@@ -293,8 +293,13 @@ int watchdog_run(struct vm *vm, enum watchdog_action action, int nopts, char **o
 		rc = vm_error_set(err, VM_EHTTP, 0, "nomem", "out of memory");
 		goto out;
 	}
-	/* logged in as by `vmctl ssh`: the host key under the profile's name */
+	/*
+	 * Logged in as by `vmctl ssh`: the host key under the profile's name.
+	 * The caller's options come first: for ssh the first value of an option wins.
+	 */
 	av[n++] = "ssh";
+	for (i = 0; i < nopts; i++)
+		av[n++] = opts[i];
 	snprintf(alias, sizeof(alias), "HostKeyAlias=%s", vm_profile_name(vm));
 	av[n++] = "-o";
 	av[n++] = alias;
@@ -315,8 +320,8 @@ int watchdog_run(struct vm *vm, enum watchdog_action action, int nopts, char **o
 	av[n++] = "-T";
 	av[n++] = "-o";
 	av[n++] = "ConnectTimeout=30";
-	for (i = 0; i < nopts; i++)
-		av[n++] = opts[i];
+	av[n++] = "-o";
+	av[n++] = "ServerAliveInterval=15";
 	if (sp.user[0])
 		snprintf(dest, sizeof(dest), "%s@%s", sp.user, addr);
 	else
