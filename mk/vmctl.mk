@@ -55,3 +55,7 @@ vmctl/watchdog-files.h: $(top_srcdir)/scripts/wakefs-watchdog.sh \
 	done > $@.tmp && mv $@.tmp $@
 vmctl/watchdog.$(OBJEXT) vmctl/libvmctl_a-watchdog.$(OBJEXT): vmctl/watchdog-files.h
 INTEGRATION_TESTS += tests/integration/t-vmctl-watchdog.sh
+UNIT_TESTS += tests/unit/check_watchdog
+tests_unit_check_watchdog_SOURCES = tests/unit/check_watchdog.c
+tests_unit_check_watchdog_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_watchdog_LDADD = $(UNIT_LIBS)
