@@ -173,12 +173,14 @@ gpu="no GPU check (no $NVIDIA_SMI)"
 if [ "$NVIDIA_SMI" != none ] && command -v "$NVIDIA_SMI" >/dev/null 2>&1; then
 	if util=$(timeout 60 "$NVIDIA_SMI" --query-gpu=utilization.gpu --format=csv,noheader,nounits 2>&1) &&
 		apps=$(timeout 60 "$NVIDIA_SMI" --query-compute-apps=pid,process_name --format=csv,noheader 2>&1); then
-		busy=$(printf '%s\n' "$util" | tr -d ' %' | grep -v '^0*$' | grep -v '^$' | head -n 1)
+		# one line per GPU; "[N/A]" (no utilization counter) is not a busy GPU
+		busy=$(printf '%s\n' "$util" | tr -d ' %' | grep -E '^[0-9]+$' | grep -v '^0*$' | head -n 1)
 		if [ -n "$busy" ]; then
 			decide "keep: heartbeat $quiet, but a GPU is busy (utilization $busy%)"
 			exit 0
 		fi
-		apps=$(printf '%s\n' "$apps" | grep -v '^[[:space:]]*$' | head -n 3 | tr '\n' ';')
+		# one "pid, name" line per process (a message, if any, starts with no pid)
+		apps=$(printf '%s\n' "$apps" | grep -E '^[[:space:]]*[0-9]+' | head -n 3 | tr '\n' ';')
 		if [ -n "$apps" ]; then
 			decide "keep: heartbeat $quiet, but GPU compute processes run (${apps%;})"
 			exit 0

@@ -113,6 +113,10 @@ echo "100000.00 190000.00" >"$T/uptime-long"
 echo "600.00 1100.00" >"$T/uptime-short"
 cat >"$T/bin/nvidia-smi" <<EOF
 #!/bin/sh
+if [ -e "$T/gpu-broken" ]; then
+	echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."
+	exit 9
+fi
 case "\$1" in
 --query-gpu=*) cat "$T/gpu-util" ;;
 --query-compute-apps=*) cat "$T/gpu-apps" ;;
@@ -172,6 +176,15 @@ echo "4242, python3" >"$T/gpu-apps"
 ok "GPUs at 0% but a compute process runs" run_wd
 ok "keeps the VM and names the process" grep -q "but GPU compute processes run (4242, python3)" "$T/wd.out"
 : >"$T/gpu-apps"
+printf '0\n[N/A]\n' >"$T/gpu-util"
+ok "a GPU without a utilization counter is not busy (dry run)" run_wd WAKEFS_WATCHDOG_DRY_RUN=1
+ok "so it would deallocate" grep -q "would deallocate (dry run): .*GPUs idle" "$T/wd.out"
+touch "$T/gpu-broken"
+ok "nvidia-smi failing (no driver) does not count as busy (dry run)" run_wd WAKEFS_WATCHDOG_DRY_RUN=1
+ok "and the decision says nvidia-smi failed" \
+	grep -q "would deallocate (dry run): .*nvidia-smi failed (NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.), GPUs not counted as busy" "$T/wd.out"
+rm -f "$T/gpu-broken"
+printf '0\n0\n' >"$T/gpu-util"
 ok "dry run on an idle VM" run_wd WAKEFS_WATCHDOG_DRY_RUN=1
 ok "says it would deallocate" grep -q "would deallocate (dry run): heartbeat 1[0-9][0-9] min ago (limit 30 min), 15-minute load 0.02, GPUs idle" "$T/wd.out"
 ok_eq "no deallocation so far" 0 "$(deallocs)"
