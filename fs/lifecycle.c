@@ -11,13 +11,16 @@
  * them:
  *
  *   AWAKE  -> ASLEEP   [lifecycle_idle: no activity for idle_deallocate: flush, vm_stop]
- *   ASLEEP -> WAKING   [lifecycle_touch: a filesystem call wants the VM]
+ *   ASLEEP -> WAKING   [a filesystem call the layer cannot answer wants the VM]
  *   WAKING -> AWAKE    [lifecycle_redial, in the engine's I/O thread: vm_start, address]
  *
  * While ASLEEP the engine's redial hook blocks in lifecycle_redial until a
  * filesystem call sets `demand` (or the mount ends), so nothing but a user's
- * access wakes the VM; the call itself waits in the engine's queue (bounded
- * by reconnect_timeout). unmount (lifecycle_finish, after the FUSE loop):
+ * access wakes the VM. Calls the local layer answers (cached files, changes)
+ * do not: a lookup that misses in the layer wakes the VM and runs again once
+ * the session is back; a call stuck in the engine's queue (a download) wakes
+ * it after LIFECYCLE_STUCK_MS; a write-through mount wakes it on any call.
+ * unmount (lifecycle_finish, after the FUSE loop):
  * flush (bounded) -> guard over SSH -> vm_stop unless kept -> report. The
  * report goes to stderr and to a file next to the control socket, which
  * `wakefs umount` prints after the daemon has exited.
@@ -49,6 +52,7 @@
 #include "config.h"
 #include "control.h"
 #include "flush.h"
+#include "layer.h"
 #include "proc.h"
 #include "provider.h"
 #include "remote.h"
@@ -57,6 +61,8 @@
 #define LIFECYCLE_FLUSH_MS 30000	/* the unmount's flush bound */
 #define LIFECYCLE_GUARD_MS 30000
 #define LIFECYCLE_UMOUNT_WAIT_S 900	/* `wakefs umount` waits this long for the daemon */
+#define LIFECYCLE_WAKE_WAIT_S 600	/* a call that woke the VM waits this long (reconnect_timeout) */
+#define LIFECYCLE_STUCK_MS 3000	/* calls making no progress this long while asleep want the VM */
 
 /*
  * The default guard: the user's python processes, Jupyter kernels and GPU
@@ -91,6 +97,7 @@ struct lifecycle {
 
 	struct remote *r;	/* borrowed */
 	struct flusher *f;	/* borrowed, may be NULL */
+	struct layer *layer;	/* borrowed, may be NULL (write-through) */
 	char life_path[PATH_MAX];	/* the mount's record, for umount and status */
 	char report_path[PATH_MAX + 16];
 	char keep_path[PATH_MAX + 16];
@@ -104,6 +111,8 @@ struct lifecycle {
 	int demand;		/* ASLEEP: a filesystem call wants the VM */
 	int stopping;
 	time_t last_activity;
+	int inflight;		/* calls entered while ASLEEP, still running */
+	unsigned long inflight_done;	/* of those, how many returned */
 };
 
 /* One profile mount per process: the wrapped operations find it here. */
@@ -495,20 +504,99 @@ char **lifecycle_argv(const struct lifecycle *lc)
 
 /* --- while mounted ---------------------------------------------------------- */
 
-/* A filesystem call: note the activity; a sleeping VM is wanted (@wake). */
-static void lifecycle_touch(int wake)
+/*
+ * A filesystem call begins: note the activity. Returns 1 when the VM sleeps;
+ * the call then runs against the local layer first (as with the VM out of
+ * reach) and is counted until lifecycle_leave(). Without a layer
+ * (write-through) every call needs the VM: @wake makes it wanted at once.
+ */
+static int lifecycle_enter(int wake)
+{
+	struct lifecycle *lc = lifecycle_self;
+	int asleep;
+
+	if (!lc)
+		return 0;
+	pthread_mutex_lock(&lc->lock);
+	lc->last_activity = lifecycle_now();
+	asleep = lc->state == LC_ASLEEP;
+	if (asleep) {
+		lc->inflight++;
+		if (wake && !lc->layer && !lc->demand) {
+			lc->demand = 1;
+			pthread_cond_broadcast(&lc->cond);
+		}
+	}
+	pthread_mutex_unlock(&lc->lock);
+	return asleep;
+}
+
+static void lifecycle_leave(int asleep)
 {
 	struct lifecycle *lc = lifecycle_self;
 
-	if (!lc)
+	if (!lc || !asleep)
 		return;
 	pthread_mutex_lock(&lc->lock);
-	lc->last_activity = lifecycle_now();
-	if (wake && lc->state == LC_ASLEEP && !lc->demand) {
-		lc->demand = 1;
-		pthread_cond_broadcast(&lc->cond);
-	}
+	lc->inflight--;
+	lc->inflight_done++;
 	pthread_mutex_unlock(&lc->lock);
+}
+
+/* What a call answered from the layer alone when the VM had the answer. */
+static int lifecycle_missed(int rc)
+{
+	return rc == -ENOENT || rc == -EIO || rc == -ENOTCONN || rc == -ETIMEDOUT ||
+	       rc == -EHOSTDOWN || rc == -EHOSTUNREACH || rc == -ECONNRESET ||
+	       rc == -ESHUTDOWN || rc == -EAGAIN;
+}
+
+/*
+ * A call needs the sleeping VM: want it, and wait until it is awake and the
+ * engine connected again (bounded). 0 when it is, else -ETIMEDOUT or
+ * -ESHUTDOWN (the mount ends).
+ */
+static int lifecycle_wait_awake(void)
+{
+	struct lifecycle *lc = lifecycle_self;
+	struct timespec ts;
+	time_t t0 = lifecycle_now();
+	int rc = 0;
+
+	if (!lc)
+		return -ESHUTDOWN;
+	pthread_mutex_lock(&lc->lock);
+	for (;;) {
+		if (lc->stopping) {
+			rc = -ESHUTDOWN;
+			break;
+		}
+		if (lc->state == LC_AWAKE) {
+			/* the redial hook is done; the session follows it */
+			pthread_mutex_unlock(&lc->lock);
+			rc = remote_connected(lc->r) ? 0 : -EAGAIN;
+			pthread_mutex_lock(&lc->lock);
+			if (!rc)
+				break;
+		} else if (!lc->demand) {
+			lc->demand = 1;
+			pthread_cond_broadcast(&lc->cond);
+		}
+		if (lifecycle_now() - t0 >= LIFECYCLE_WAKE_WAIT_S) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&lc->cond, &lc->lock, &ts);
+	}
+	lc->last_activity = lifecycle_now();
+	pthread_mutex_unlock(&lc->lock);
+	return rc;
 }
 
 /*
@@ -522,7 +610,7 @@ static int lifecycle_redial(void *payload, char *host, size_t hostlen, int *port
 	struct lifecycle *lc = payload;
 	struct vm_ssh_params sp;
 	char err[512];
-	int rc;
+	int rc, asleep;
 
 	pthread_mutex_lock(&lc->lock);
 	while (lc->state == LC_ASLEEP && !lc->demand && !lc->stopping)
@@ -548,11 +636,22 @@ static int lifecycle_redial(void *payload, char *host, size_t hostlen, int *port
 		return rc;
 	}
 	pthread_mutex_lock(&lc->lock);
-	if (lc->state == LC_ASLEEP)
+	asleep = lc->state == LC_ASLEEP;
+	pthread_mutex_unlock(&lc->lock);
+	if (asleep) {
 		lifecycle_say("woke the VM of '%s' for an access", lc->profile);
+		/*
+		 * What the layer knows of the VM is from before the sleep: ask
+		 * again (the change feed catches up only at its next scan).
+		 */
+		if (lc->layer)
+			layer_invalidate_all(lc->layer);
+	}
+	pthread_mutex_lock(&lc->lock);
 	lc->state = LC_AWAKE;
 	lc->demand = 0;
 	lc->last_activity = lifecycle_now();
+	pthread_cond_broadcast(&lc->cond);
 	pthread_mutex_unlock(&lc->lock);
 	return 0;
 }
@@ -611,16 +710,33 @@ static void lifecycle_idle(struct lifecycle *lc)
 static void *lifecycle_main(void *arg)
 {
 	struct lifecycle *lc = arg;
-	time_t last_hb = 0, now;
+	time_t last_hb = 0, now, progress = 0;
+	unsigned long done_seen = 0;
 	struct timespec ts;
-	int idle, awake;
+	int idle, awake, stuck = 0;
 
 	pthread_mutex_lock(&lc->lock);
 	while (!lc->stopping) {
 		now = lifecycle_now();
 		awake = lc->state == LC_AWAKE;
 		idle = awake && lc->idle_s > 0 && now - lc->last_activity >= lc->idle_s;
+		/*
+		 * A call the layer cannot answer while the VM sleeps waits in
+		 * the engine's queue: calls that make no progress for a while
+		 * want the VM (the layer answers the others at local speed).
+		 */
+		if (awake || !lc->inflight || lc->demand || lc->inflight_done != done_seen) {
+			done_seen = lc->inflight_done;
+			progress = now;
+		} else if ((now - progress) * 1000 >= LIFECYCLE_STUCK_MS) {
+			lc->demand = 1;
+			pthread_cond_broadcast(&lc->cond);
+			stuck = 1;
+		}
 		pthread_mutex_unlock(&lc->lock);
+		if (stuck)
+			lifecycle_say("an access to '%s' waits for the VM: waking it", lc->profile);
+		stuck = 0;
 		if (awake && (!last_hb || now - last_hb >= lc->heartbeat_s)) {
 			lifecycle_heartbeat(lc);
 			last_hb = now;
@@ -688,6 +804,12 @@ static int lifecycle_write_file(const char *path, const char *text)
 	return err;
 }
 
+void lifecycle_set_layer(struct lifecycle *lc, struct layer *l)
+{
+	if (lc)
+		lc->layer = l;
+}
+
 int lifecycle_attach(struct lifecycle *lc, struct remote *r, struct flusher *f,
 		     const char *mountpoint)
 {
@@ -724,47 +846,103 @@ int lifecycle_attach(struct lifecycle *lc, struct remote *r, struct flusher *f,
 
 /* --- the wrapped operations ---------------------------------------------------- */
 
-#define LC_WRAP(name, wake, params, args)                   \
+/*
+ * Each call notes the activity. While the VM sleeps, a lookup runs against
+ * the layer first; when that misses (a name, listing or content it does not
+ * hold) it wakes the VM, waits for the session and runs again. Changes go to
+ * the layer as with the VM out of reach and reach the VM after the wake.
+ */
+#define LC_WRAP(name, params, args)                         \
 	static int lifecycle_op_##name params               \
 	{                                                   \
-		lifecycle_touch(wake);                      \
-		return lifecycle_inner->name args;          \
+		int asleep_ = lifecycle_enter(1), rc_;      \
+		rc_ = lifecycle_inner->name args;           \
+		lifecycle_leave(asleep_);                   \
+		return rc_;                                 \
 	}
 
-LC_WRAP(getattr, 1, (const char *p, struct stat *st, struct fuse_file_info *fi), (p, st, fi))
-LC_WRAP(readlink, 1, (const char *p, char *b, size_t n), (p, b, n))
-LC_WRAP(mknod, 1, (const char *p, mode_t m, dev_t d), (p, m, d))
-LC_WRAP(mkdir, 1, (const char *p, mode_t m), (p, m))
-LC_WRAP(unlink, 1, (const char *p), (p))
-LC_WRAP(rmdir, 1, (const char *p), (p))
-LC_WRAP(symlink, 1, (const char *a, const char *b), (a, b))
-LC_WRAP(rename, 1, (const char *a, const char *b, unsigned int fl), (a, b, fl))
-LC_WRAP(link, 1, (const char *a, const char *b), (a, b))
-LC_WRAP(chmod, 1, (const char *p, mode_t m, struct fuse_file_info *fi), (p, m, fi))
-LC_WRAP(chown, 1, (const char *p, uid_t u, gid_t g, struct fuse_file_info *fi), (p, u, g, fi))
-LC_WRAP(truncate, 1, (const char *p, off_t o, struct fuse_file_info *fi), (p, o, fi))
-LC_WRAP(open, 1, (const char *p, struct fuse_file_info *fi), (p, fi))
-LC_WRAP(read, 1, (const char *p, char *b, size_t n, off_t o, struct fuse_file_info *fi),
+#define LC_LOOKUP(name, params, args)                                             \
+	static int lifecycle_op_##name params                                     \
+	{                                                                         \
+		int asleep_ = lifecycle_enter(1), rc_;                            \
+		rc_ = lifecycle_inner->name args;                                 \
+		if (asleep_ && lifecycle_missed(rc_) && !lifecycle_wait_awake())  \
+			rc_ = lifecycle_inner->name args;                         \
+		lifecycle_leave(asleep_);                                         \
+		return rc_;                                                       \
+	}
+
+LC_LOOKUP(getattr, (const char *p, struct stat *st, struct fuse_file_info *fi), (p, st, fi))
+LC_LOOKUP(readlink, (const char *p, char *b, size_t n), (p, b, n))
+LC_WRAP(mknod, (const char *p, mode_t m, dev_t d), (p, m, d))
+LC_WRAP(mkdir, (const char *p, mode_t m), (p, m))
+LC_WRAP(unlink, (const char *p), (p))
+LC_WRAP(rmdir, (const char *p), (p))
+LC_WRAP(symlink, (const char *a, const char *b), (a, b))
+LC_WRAP(rename, (const char *a, const char *b, unsigned int fl), (a, b, fl))
+LC_WRAP(link, (const char *a, const char *b), (a, b))
+LC_WRAP(chmod, (const char *p, mode_t m, struct fuse_file_info *fi), (p, m, fi))
+LC_WRAP(chown, (const char *p, uid_t u, gid_t g, struct fuse_file_info *fi), (p, u, g, fi))
+LC_WRAP(truncate, (const char *p, off_t o, struct fuse_file_info *fi), (p, o, fi))
+LC_LOOKUP(open, (const char *p, struct fuse_file_info *fi), (p, fi))
+LC_WRAP(read, (const char *p, char *b, size_t n, off_t o, struct fuse_file_info *fi),
 	(p, b, n, o, fi))
-LC_WRAP(write, 1, (const char *p, const char *b, size_t n, off_t o, struct fuse_file_info *fi),
+LC_WRAP(write, (const char *p, const char *b, size_t n, off_t o, struct fuse_file_info *fi),
 	(p, b, n, o, fi))
-LC_WRAP(statfs, 1, (const char *p, struct statvfs *s), (p, s))
-LC_WRAP(flush, 0, (const char *p, struct fuse_file_info *fi), (p, fi))
-LC_WRAP(release, 0, (const char *p, struct fuse_file_info *fi), (p, fi))
-LC_WRAP(fsync, 1, (const char *p, int d, struct fuse_file_info *fi), (p, d, fi))
-LC_WRAP(opendir, 1, (const char *p, struct fuse_file_info *fi), (p, fi))
-LC_WRAP(readdir, 1,
-	(const char *p, void *b, fuse_fill_dir_t fill, off_t o, struct fuse_file_info *fi,
-	 enum fuse_readdir_flags fl),
-	(p, b, fill, o, fi, fl))
-LC_WRAP(releasedir, 0, (const char *p, struct fuse_file_info *fi), (p, fi))
-LC_WRAP(fsyncdir, 1, (const char *p, int d, struct fuse_file_info *fi), (p, d, fi))
-LC_WRAP(access, 1, (const char *p, int m), (p, m))
-LC_WRAP(create, 1, (const char *p, mode_t m, struct fuse_file_info *fi), (p, m, fi))
-LC_WRAP(utimens, 1, (const char *p, const struct timespec tv[2], struct fuse_file_info *fi),
+LC_WRAP(statfs, (const char *p, struct statvfs *s), (p, s))
+LC_WRAP(fsync, (const char *p, int d, struct fuse_file_info *fi), (p, d, fi))
+LC_LOOKUP(opendir, (const char *p, struct fuse_file_info *fi), (p, fi))
+LC_WRAP(fsyncdir, (const char *p, int d, struct fuse_file_info *fi), (p, d, fi))
+LC_LOOKUP(access, (const char *p, int m), (p, m))
+LC_WRAP(create, (const char *p, mode_t m, struct fuse_file_info *fi), (p, m, fi))
+LC_WRAP(utimens, (const char *p, const struct timespec tv[2], struct fuse_file_info *fi),
 	(p, tv, fi))
-LC_WRAP(fallocate, 1, (const char *p, int m, off_t o, off_t l, struct fuse_file_info *fi),
+LC_WRAP(fallocate, (const char *p, int m, off_t o, off_t l, struct fuse_file_info *fi),
 	(p, m, o, l, fi))
+
+/* Closing needs no VM and is no activity of the user's to wait for. */
+static int lifecycle_op_flush(const char *p, struct fuse_file_info *fi)
+{
+	return lifecycle_inner->flush(p, fi);
+}
+
+static int lifecycle_op_release(const char *p, struct fuse_file_info *fi)
+{
+	return lifecycle_inner->release(p, fi);
+}
+
+static int lifecycle_op_releasedir(const char *p, struct fuse_file_info *fi)
+{
+	return lifecycle_inner->releasedir(p, fi);
+}
+
+/* A filler that keeps nothing: a listing tried against the layer alone. */
+static int lifecycle_dry_fill(void *buf, const char *name, const struct stat *st, off_t off,
+			      enum fuse_fill_dir_flags flags)
+{
+	(void)buf;
+	(void)name;
+	(void)st;
+	(void)off;
+	(void)flags;
+	return 0;
+}
+
+/* A listing fills the kernel's buffer as it goes: try it dry while the VM sleeps. */
+static int lifecycle_op_readdir(const char *p, void *b, fuse_fill_dir_t fill, off_t o,
+				struct fuse_file_info *fi, enum fuse_readdir_flags fl)
+{
+	int asleep = lifecycle_enter(1), rc = 0;
+
+	if (asleep) {
+		rc = lifecycle_inner->readdir(p, NULL, lifecycle_dry_fill, o, fi, fl);
+		if (lifecycle_missed(rc))
+			lifecycle_wait_awake();
+	}
+	rc = lifecycle_inner->readdir(p, b, fill, o, fi, fl);
+	lifecycle_leave(asleep);
+	return rc;
+}
 
 #define LC_SET(name)                                                    \
 	do {                                                            \
@@ -1099,9 +1277,11 @@ void lifecycle_status(const char *mountpoint, FILE *out)
 	struct vm_error ve;
 	long pid;
 
+	/* a record whose daemon is gone (killed) says nothing about this mount */
 	if (lifecycle_record_path(mountpoint, ".life", life, sizeof(life)) ||
 	    lifecycle_read_record(life, &pid, profile, sizeof(profile), cfgpath,
-				  sizeof(cfgpath)))
+				  sizeof(cfgpath)) ||
+	    kill((pid_t)pid, 0) < 0)
 		return;
 	if (config_load(&cfg, cfgpath[0] ? cfgpath : NULL, msg, sizeof(msg))) {
 		fprintf(out, "vm:         %s (cannot read its configuration: %s)\n", profile, msg);

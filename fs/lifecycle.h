@@ -39,6 +39,7 @@
 struct lifecycle;
 struct remote;
 struct flusher;
+struct layer;
 
 /* 1 for the words this module handles as argv[1]: "mount", "umount". */
 int lifecycle_is_command(const char *word);
@@ -63,9 +64,16 @@ int lifecycle_attach(struct lifecycle *lc, struct remote *r, struct flusher *f,
 		     const char *mountpoint);
 
 /*
+ * The local layer under the mount (before lifecycle_attach; none for a
+ * write-through mount): while the VM sleeps the layer answers what it can,
+ * and a wake drops what it knew of the VM. Borrowed.
+ */
+void lifecycle_set_layer(struct lifecycle *lc, struct layer *l);
+
+/*
  * The operations table to give fuse_new(): @inner's operations, each noting
- * the activity (for idle_deallocate) and waking a sleeping VM first. The
- * user data stays @inner's.
+ * the activity (for idle_deallocate) and waking a sleeping VM when it needs
+ * it (see lifecycle_set_layer). The user data stays @inner's.
  */
 const struct fuse_operations *lifecycle_ops(struct lifecycle *lc,
 					    const struct fuse_operations *inner);

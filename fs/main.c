@@ -292,8 +292,13 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	/* `wakefs status|flush|push|resolve MOUNTPOINT ...`: a client of the daemon. */
-	if (argc > 1 && control_is_command(argv[1]))
-		return control_client_main(argc - 1, argv + 1);
+	if (argc > 1 && control_is_command(argv[1])) {
+		rc = control_client_main(argc - 1, argv + 1);
+		/* a profile mount's status also says how its VM is */
+		if (rc == 0 && !strcmp(argv[1], "status") && argc == 3)
+			lifecycle_status(argv[2], stdout);
+		return rc;
+	}
 	/* `wakefs umount MOUNTPOINT`; `wakefs mount PROFILE MOUNTPOINT` wakes the VM first. */
 	if (argc > 1 && !strcmp(argv[1], "umount"))
 		return lifecycle_umount_main(argc - 1, argv + 1);
@@ -335,6 +340,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (!o.writethrough && main_layer_start(&ml, remote, &o))
 		goto out;
+	lifecycle_set_layer(lc, ml.layer);
 	if (lc && lifecycle_attach(lc, remote, ml.flusher, o.mountpoint)) {
 		fprintf(stderr, "wakefs: cannot start the lifecycle thread\n");
 		goto out;

@@ -7,3 +7,4 @@ libvmctl_a_SOURCES += vmctl/provider_local.c
 libwakefs_a_SOURCES += fs/lifecycle.c fs/lifecycle.h
 INTEGRATION_TESTS += tests/integration/t-life-local.sh
 INTEGRATION_TESTS += tests/integration/t-demo.sh
+INTEGRATION_TESTS += tests/integration/t-life-azure.sh

@@ -181,7 +181,7 @@ int watchdog_script(struct vm *vm, enum watchdog_action action, char **out,
 		return vm_error_set(err, VM_ECONFIG, 0, "config",
 				    "the watchdog is Azure-only: the VM deallocates itself through "
 				    "ARM with its managed identity, and [%s] uses provider %s "
-				    "(wakefs's idle_deallocate stops other VMs from the mount)",
+				    "(for other VMs, the mount's idle_deallocate stops them)",
 				    vm_profile_name(vm), vm_provider_of(vm)->name);
 	if (config_get_long(vm_section(vm), "watchdog_minutes", WATCHDOG_MINUTES_DEFAULT, 1,
 			    WATCHDOG_MINUTES_MAX, &m, msg, sizeof(msg)))
