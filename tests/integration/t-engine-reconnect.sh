@@ -66,7 +66,14 @@ send a stat "$D"
 ok_eq "after the connection is killed the next call succeeds" OK "$(nth_result a 2 25)"
 ok "the engine says it reconnected" grep -q "reconnected to '127.0.0.1'" "$T/a.log"
 
+losses() { grep -c "lost the connection" "$T/a.log"; }
+seen=$(losses)
 sshd_down
+# The call must be made once the engine knows the link is gone: a mkdir written
+# to the dying socket just before would be in flight, and a request that is
+# not idempotent is not reissued (EIO is right for it).
+more_losses() { [ "$(losses)" -gt "$seen" ]; }
+ok "the engine notices the server is gone" wait_for 30 more_losses
 send a mkdir "$D/while-down"
 sleep 2
 sshd_up
