@@ -6,7 +6,7 @@
 # umount), the user's own configuration is neither read nor touched, and it
 # leaves nothing mounted, running or on disk. A step that fails (a git that
 # refuses the commit) makes it exit non-zero naming the step, and it still
-# cleans up; missing binaries are named.
+# cleans up, as it does when killed while mounted; missing binaries are named.
 . "$top_srcdir/tests/lib.sh"
 t_init
 
@@ -95,7 +95,7 @@ ok "the user's config is untouched" cmp "$T/user/config.orig" "$T/user/config/wa
 ok_eq "nothing was written to the user's HOME or XDG dirs" "" \
 	"$(cd "$T/user" && find . -mindepth 1 ! -path ./home ! -path ./config ! -path ./config.orig \
 		! -path ./config/wakefs ! -path ./config/wakefs/config)"
-diag "$(grep -E '^(train\.py reached|git commit took)' "$T/demo.out" | paste -sd';')"
+diag "$(grep -oE '^(train\.py reached the "VM" [0-9]+ ms|git commit took [0-9]+ ms)' "$T/demo.out" | paste -sd';')"
 
 # A step that fails: a git that refuses the second commit.
 mkdir -p "$T/fakebin"
@@ -114,6 +114,33 @@ ok "it names the step" grep -qF "demo: failed at step: git commit from the mount
 ok_not "it did not go on" out_has failing "== wakefs status"
 ok "it unmounts and stops the VM anyway" wait_for 20 nothing_left
 ok_eq "and removes its temp dir" 0 "$(demo_dirs)"
+
+# Interrupted while mounted (as by Ctrl-C or a kill): it still cleans up.
+# A git that hangs in the second commit holds the demo there until the kill.
+mkdir -p "$T/hangbin"
+cat >"$T/hangbin/git" <<EOF
+#!/bin/sh
+for a; do
+	[ "\$a" = "log the epoch" ] && { echo \$\$ >"$T/git.pid"; exec sleep 600; }
+done
+exec $(command -v git) "\$@"
+EOF
+chmod +x "$T/hangbin/git"
+PATH="$T/hangbin:$PATH" bash "$top_srcdir/scripts/demo" >"$T/term.out" 2>"$T/term.err" &
+demo_pid=$!
+t_track_pid "$demo_pid"
+if wait_for 300 test -s "$T/git.pid"; then
+	t_track_pid "$(cat "$T/git.pid")"
+	kill -TERM "$demo_pid"
+	stop_pid "$(cat "$T/git.pid")"	# the demo acts on the signal once its git has ended
+	wait "$demo_pid"
+	ok_eq "a demo sent SIGTERM while mounted exits 130" 130 $?
+	track_leftovers
+	ok "it unmounted and stopped the VM" wait_for 20 nothing_left
+	ok_eq "and removed its temp dir" 0 "$(demo_dirs)"
+else
+	fail "the demo to interrupt gets to its second commit"
+fi
 
 run_demo nobin WAKEFS="$T/no/wakefs"
 ok_eq "a missing wakefs binary: status 1" 1 "$(rc nobin)"
