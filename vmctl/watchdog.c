@@ -45,11 +45,12 @@ static const char watchdog_common[] =
 	"SUDO=\n"
 	"have_sc() { command -v \"$SC\" >/dev/null 2>&1; }\n"
 	"need_root() {\n"
-	"\t[ \"$(id -u)\" != 0 ] && [ -z \"$R\" ] || return 0\n"
+	"\t[ \"$(id -u)\" != 0 ] || return 0\n"
 	"\tcommand -v sudo >/dev/null 2>&1 ||\n"
 	"\t\tfail \"'$P': $(id -un) is not root and the VM has no sudo (log in as root, or install sudo)\"\n"
 	"\tsudo -n true 2>/dev/null ||\n"
-	"\t\tfail \"'$P': sudo asks $(id -un) for a password on the VM (allow passwordless sudo, or log in as root)\"\n"
+	"\t\tfail \"'$P': sudo -n does not work for $(id -un) on the VM (it needs passwordless sudo, as\"\n"
+	"\t\t\"a Data Science VM's user has; or log in as root)\"\n"
 	"\tSUDO='sudo -n'\n"
 	"}\n";
 

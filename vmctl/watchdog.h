@@ -13,7 +13,7 @@
  *
  * Test hooks (environment of vmctl, applied on the VM): WAKEFS_WATCHDOG_ROOT
  * installs under that directory as if it were / (paths inside the installed
- * files too; no sudo), WAKEFS_SYSTEMCTL names the systemctl to run.
+ * files too), WAKEFS_SYSTEMCTL names the systemctl to run.
  */
 #ifndef WAKEFS_WATCHDOG_H
 #define WAKEFS_WATCHDOG_H

@@ -104,6 +104,48 @@ ok "the state directory (under the root hook)" grep -qx "WAKEFS_WATCHDOG_STATE=$
 ok "install again (idempotent)" vmctl -p wd watchdog install "${SSH_OPTS[@]}"
 ok "still the same script" cmp "$LIB/wakefs-watchdog.sh" "$top_srcdir/scripts/wakefs-watchdog.sh"
 
+# ---- an unprivileged login: sudo -n, or a message saying what it needs ----
+ROOT_VM_KNOWN_HOSTS=$VM_KNOWN_HOSTS
+if sshd_start --user wakefs-wd wdu; then
+	cat >>"$T/config" <<EOF
+
+[wdu]
+provider = azure
+subscription = $FAKE_SUB
+resource_group = rg1
+vm = dsvm
+user = $VM_USER
+port = $VM_PORT
+identity = $VM_KEY
+arm_endpoint = $ARM
+authority_host = $ARM
+EOF
+	mkdir -p "$T/root-user"
+	chown "$VM_USER" "$T/root-user"
+	U_OPTS=(-- -o "UserKnownHostsFile=$VM_KNOWN_HOSTS" -o BatchMode=yes -o StrictHostKeyChecking=yes)
+	if ! vm_ssh 'command -v sudo' >/dev/null 2>&1; then
+		WAKEFS_WATCHDOG_ROOT="$T/root-user" vmctl -p wdu watchdog install "${U_OPTS[@]}"
+		ok_eq "not root and no sudo on the VM: install fails (exit 1)" 1 "$?"
+		ok "and says so" grep -q "'wdu': wakefs-wd is not root and the VM has no sudo (log in as root, or install sudo)" "$T/err"
+		ok "nothing was installed" test ! -e "$T/root-user/usr"
+	elif ! vm_ssh 'sudo -n true' >/dev/null 2>&1; then
+		WAKEFS_WATCHDOG_ROOT="$T/root-user" vmctl -p wdu watchdog install "${U_OPTS[@]}"
+		ok_eq "not root, sudo asks for a password: install fails (exit 1)" 1 "$?"
+		ok "and says what it needs" grep -q "'wdu': sudo -n does not work for wakefs-wd on the VM (it needs passwordless sudo" "$T/err"
+		ok "nothing was installed" test ! -e "$T/root-user/usr"
+	else
+		WAKEFS_WATCHDOG_ROOT="$T/root-user" vmctl -p wdu watchdog install "${U_OPTS[@]}"
+		ok "not root, passwordless sudo: install works through sudo" test $? -eq 0
+		ok_eq "the script belongs to root" root "$(stat -c %U "$T/root-user/usr/local/lib/wakefs/wakefs-watchdog.sh" 2>&1)"
+		ok "the heartbeat is the login user's" grep -qx "WAKEFS_WATCHDOG_HEARTBEAT=$T/root-user$VM_HOME/.cache/wakefs/heartbeat" \
+			"$T/root-user/usr/local/lib/wakefs/wakefs-watchdog.conf"
+	fi
+else
+	fail "an sshd logging in as an unprivileged user starts"
+fi
+VM_KNOWN_HOSTS=$ROOT_VM_KNOWN_HOSTS
+: >"$T/systemctl.log"
+
 # ---- the script, run as the unit runs it (clean environment) ----
 HB=$R$vmhome/.cache/wakefs/heartbeat
 mkdir -p "$(dirname "$HB")"
