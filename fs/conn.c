@@ -13,6 +13,10 @@
  * request is freed by exactly one side, and a late reply never touches a
  * caller's memory.
  *
+ * Port forwards (fs/forward.h) are served by the same loop: their listening
+ * and client sockets join the poll set, and each round accepts and moves
+ * their bytes; a lost session resets their connections, the listeners stay.
+ *
  * Lock order: c->lock is a leaf; no libssh2 call is made while holding it.
  *
  * Request life: SUBMITTED -> SENDING [conn_send] -> IN FLIGHT [conn_send]
@@ -20,6 +24,7 @@
  * idempotent requests on a live stream, else -> DONE(-EIO) [conn_lost].
  */
 #include "conn.h"
+#include "forward.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -95,6 +100,7 @@ struct conn {
 	size_t inlen;
 	int backoff_ms;
 	int wait_first;		/* sleep the backoff before the next dial */
+	struct fwd *fwd;	/* port forwards; NULL: none */
 };
 
 static long conn_now_ms(void)
@@ -666,6 +672,7 @@ static void conn_lost(struct conn *c, int proto)
 		requeue = q->next;
 		conn_sendq_push_front(c, q);
 	}
+	fwd_lost(c->fwd);	/* its channels go before the session */
 	ssh_chan_free(c->sftp);
 	c->sftp = NULL;
 	ssh_free(c->ssh);
@@ -727,13 +734,13 @@ static void conn_reconnect(struct conn *c)
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
-	struct pollfd pfd[2];
+	struct pollfd pfd[2 + FWD_MAX + FWD_MAX_CONNS];
 	struct conn_req *q;
 	struct conn_exec *e;
 	uint64_t v;
 	ssize_t n;
 	size_t moved;
-	int rc, next_s, i;
+	int rc, next_s, i, nfd;
 
 	while (!conn_take_submissions(c)) {
 		if (!c->ssh) {
@@ -753,6 +760,8 @@ static void *conn_main(void *arg)
 			rc = conn_send(c, &moved);
 		if (!rc)
 			conn_exec_all(c);
+		if (!rc)
+			fwd_service(c->fwd, c->ssh, &moved);
 		next_s = 1;
 		if (!rc)
 			rc = ssh_keepalive(c->ssh, &next_s);
@@ -773,7 +782,8 @@ static void *conn_main(void *arg)
 		pfd[1].fd = ssh_fd(c->ssh);
 		pfd[1].events = ssh_poll_events(c->ssh);
 		pfd[0].revents = pfd[1].revents = 0;
-		if (poll(pfd, 2, 1000) > 0 &&
+		nfd = 2 + fwd_pollfds(c->fwd, pfd + 2, FWD_MAX + FWD_MAX_CONNS);
+		if (poll(pfd, (nfds_t)nfd, 1000) > 0 &&
 		    (pfd[0].revents & POLLIN))
 			n = read(c->wakefd, &v, sizeof(v));
 	}
@@ -849,6 +859,12 @@ int conn_new(struct conn **out, const struct ssh_params *sp, int request_timeout
 	rc = conn_dial(c, err, errlen);
 	if (rc)
 		goto fail;
+	/* The command line's forwards (fwd_preset); before the thread, which owns them after. */
+	rc = fwd_new(&c->fwd, NULL, 0, sp->host_key_alias ? sp->host_key_alias : sp->name);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up the port forwards: %s", strerror(-rc));
+		goto fail;
+	}
 	rc = -pthread_create(&c->thread, NULL, conn_main, c);
 	if (rc) {
 		snprintf(err, errlen, "cannot start the I/O thread: %s", strerror(-rc));
@@ -880,6 +896,7 @@ void conn_free(struct conn *c)
 		conn_wake(c);
 		pthread_join(c->thread, NULL);
 	}
+	fwd_free(c->fwd);
 	if (c->wakefd >= 0)
 		close(c->wakefd);
 	free(c->in);

@@ -358,6 +358,12 @@ static int lifecycle_build_argv(struct lifecycle *lc, const char *argv0, const c
 	if (lc->idle_s)	/* a call that wakes the VM waits for its start */
 		lifecycle_opt(o, sizeof(o), "reconnect_timeout", "600");
 	lifecycle_opt(o, sizeof(o), "flush", vm_profile_get(lc->vm, "flush"));
+	{	/* the profile's port forwards, one forward= each (fs/forward.h) */
+		const struct config_value *fw = NULL;
+
+		while ((fw = config_next(vm_section(lc->vm), "forward", fw)))
+			lifecycle_opt(o, sizeof(o), "forward", fw->value);
+	}
 	local = lifecycle_local_dir(lc);
 	if (!local)
 		return -ENOMEM;

@@ -253,6 +253,15 @@ static int options_item(struct options *o, const char *item, char *err, size_t e
 	}
 	if ((v = options_value(item, "port")))
 		return options_port(o, v, err, errlen);
+	if ((v = options_value(item, "forward"))) {
+		if (o->nforward >= FWD_MAX)
+			return options_error(err, errlen, "bad option '%s': at most %d forwards",
+					     item, FWD_MAX);
+		if (fwd_parse(v, &o->forward[o->nforward], err, errlen))
+			return -EINVAL;
+		o->nforward++;
+		return 0;
+	}
 	if ((v = options_value(item, "reconnect_timeout"))) {
 		if (options_int(v, 1, 86400, &o->reconnect_timeout_s))
 			return options_error(err, errlen,
@@ -508,6 +517,7 @@ void options_remote(const struct options *o, struct remote_opts *ro)
 	ro->accept_new_hostkey = o->accept_new_hostkey;
 	ro->connect_timeout_ms = o->connect_timeout_s * 1000;
 	ro->request_timeout_ms = o->reconnect_timeout_s * 1000;
+	fwd_preset(o->forward, o->nforward);
 }
 
 const char *options_usage(void)
@@ -529,6 +539,10 @@ const char *options_usage(void)
 	       "     host_key_alias=NAME     look the host key up (and record it) under NAME\n"
 	       "     ssh_config=FILE         same as -F FILE\n"
 	       "     port=N                  same as -p N\n"
+	       "     forward=SPEC            while mounted, 127.0.0.1:LOCALPORT reaches the VM's\n"
+	       "                             HOST:REMOTEPORT through the mount's SSH connection;\n"
+	       "                             SPEC is PORT (localhost:PORT) or LOCALPORT:HOST:REMOTEPORT;\n"
+	       "                             repeatable (a taken local port is a warning)\n"
 	       "     connect_timeout=SECONDS give up connecting after SECONDS (default 15)\n"
 	       "     reconnect_timeout=SECONDS  a call waits this long for a lost connection\n"
 	       "                             to come back, then fails with EIO (default 60)\n"

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "forward.h"
+
 struct remote_opts;
 
 enum options_action {
@@ -37,6 +39,8 @@ struct options {
 	int accept_new_hostkey;
 	int connect_timeout_s;		/* 0: the engine's default */
 	int reconnect_timeout_s;	/* how long a call waits across a reconnect, then EIO */
+	struct fwd_spec forward[FWD_MAX];	/* -o forward=SPEC, repeatable */
+	int nforward;
 
 	/* The mount. */
 	char *mountpoint;	/* absolute path */
@@ -68,7 +72,11 @@ struct options {
 int options_parse(struct options *o, int argc, char **argv, char *err, size_t errlen);
 void options_release(struct options *o);
 
-/* Fill @ro for remote_new(); its strings are borrowed from @o. */
+/*
+ * Fill @ro for remote_new(); its strings are borrowed from @o. The forwards,
+ * which struct remote_opts has no room for, are handed to the engine with
+ * fwd_preset() (fs/forward.h) here too.
+ */
 void options_remote(const struct options *o, struct remote_opts *ro);
 
 /* The --help text. */

@@ -28,22 +28,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * libssh2 1.10 keeps one outgoing packet per session: when a send returns
+ * EAGAIN half-way, the next send must be the same call again (any other
+ * packet gets LIBSSH2_ERROR_BAD_USE), and a channel open in progress is
+ * session state too. With many channels on one non-blocking session (SFTP,
+ * exec, port forwards) that rule is kept here: @sending names the operation
+ * (a channel's read, write, eof, start or close, or the keepalive) whose
+ * packet is half-sent, and every other operation returns -EAGAIN without
+ * touching libssh2 until it is through; @opening is the channel whose open
+ * is in progress. Reads are held back as well, since a read may send a
+ * window adjust.
+ */
 struct ssh {
 	int fd;
 	LIBSSH2_SESSION *session;
+	const void *sending;
+	const void *opening;
+	char keepalive_tag;
 };
 
 enum ssh_chan_state { CHAN_OPENING, CHAN_REQUESTING, CHAN_READY, CHAN_CLOSED };
+
+enum ssh_op { OP_START, OP_READ, OP_WRITE, OP_EOF, OP_CLOSE, OP_COUNT };
 
 struct ssh_chan {
 	struct ssh *s;
 	LIBSSH2_CHANNEL *ch;
 	enum ssh_chan_state state;
 	char *subsystem, *cmd;
+	char *tcp_host;		/* direct-tcpip: connect to tcp_host:tcp_port on the server's side */
+	int tcp_port, from_port;
+	int eof_sent;
+	char tags[OP_COUNT];	/* addresses that name this channel's operations in ssh.sending */
 };
 
 /* The receive window of each channel: enough for ~100 MB/s at 20 ms per window. */
@@ -651,10 +674,38 @@ short ssh_poll_events(struct ssh *s)
 	return ev;
 }
 
+/* May @who make a libssh2 call now (nobody else has a packet half-sent)? */
+static int ssh_may(struct ssh *s, const void *who)
+{
+	return !s->sending || s->sending == who;
+}
+
+/* After @who's libssh2 call: a packet left half-sent is @who's to finish. */
+static void ssh_done(struct ssh *s, const void *who)
+{
+	if (libssh2_session_block_directions(s->session) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		s->sending = who;
+	else if (s->sending == who)
+		s->sending = NULL;
+}
+
 int ssh_keepalive(struct ssh *s, int *next_s)
 {
-	int rc = libssh2_keepalive_send(s->session, next_s);
+	int rc, queued = 0, sndbuf = 0;
+	socklen_t sl = sizeof(sndbuf);
 
+	/*
+	 * libssh2 drops the EAGAIN of a keepalive it could only half send, and
+	 * never finishes that packet: send one only when nothing is pending and
+	 * the socket's buffer has ample room, so that it goes out whole.
+	 */
+	if (s->sending || ioctl(s->fd, SIOCOUTQ, &queued) < 0 ||
+	    getsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0 || queued > sndbuf / 2) {
+		*next_s = 1;
+		return 0;
+	}
+	rc = libssh2_keepalive_send(s->session, next_s);
+	ssh_done(s, &s->keepalive_tag);
 	if (rc == LIBSSH2_ERROR_EAGAIN) {
 		*next_s = 1;
 		return 0;
@@ -692,19 +743,67 @@ int ssh_chan_new(struct ssh *s, const char *subsystem, const char *cmd, struct s
 	return 0;
 }
 
+int ssh_chan_new_tcpip(struct ssh *s, const char *host, int port, int from_port,
+		       struct ssh_chan **out)
+{
+	struct ssh_chan *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->s = s;
+	c->tcp_host = strdup(host);
+	c->tcp_port = port;
+	c->from_port = from_port;
+	if (!c->tcp_host) {
+		ssh_chan_free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Open the channel (one open at a time per session: libssh2 keeps its state there). */
+static int ssh_chan_open(struct ssh_chan *c)
+{
+	struct ssh *s = c->s;
+	int err;
+
+	if (s->opening && s->opening != c)
+		return -EAGAIN;
+	if (c->tcp_host)
+		c->ch = libssh2_channel_direct_tcpip_ex(s->session, c->tcp_host, c->tcp_port,
+							"127.0.0.1", c->from_port);
+	else
+		c->ch = libssh2_channel_open_ex(s->session, "session", sizeof("session") - 1,
+						SSH_WINDOW, LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
+	if (c->ch) {
+		s->opening = NULL;
+		return 0;
+	}
+	err = libssh2_session_last_errno(s->session);
+	if (err == LIBSSH2_ERROR_EAGAIN) {
+		s->opening = c;
+		return -EAGAIN;
+	}
+	s->opening = NULL;
+	/* The server's refusal (nothing listens there, or forwarding is off). */
+	return err == LIBSSH2_ERROR_CHANNEL_FAILURE ? -ECONNREFUSED : -EIO;
+}
+
 int ssh_chan_start(struct ssh_chan *c)
 {
-	int rc;
+	const void *who = &c->tags[OP_START];
+	int rc = 0;
 
+	if (!ssh_may(c->s, who))
+		return -EAGAIN;
 	if (c->state == CHAN_OPENING) {
-		c->ch = libssh2_channel_open_ex(c->s->session, "session", sizeof("session") - 1,
-						SSH_WINDOW, LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
-		if (!c->ch)
-			return libssh2_session_last_errno(c->s->session) == LIBSSH2_ERROR_EAGAIN ? -EAGAIN
-												 : -EIO;
-		c->state = CHAN_REQUESTING;
+		rc = ssh_chan_open(c);
+		if (!rc)
+			c->state = c->tcp_host ? CHAN_READY : CHAN_REQUESTING;
 	}
-	if (c->state == CHAN_REQUESTING) {
+	if (!rc && c->state == CHAN_REQUESTING) {
 		if (c->subsystem)
 			rc = libssh2_channel_process_startup(c->ch, "subsystem", sizeof("subsystem") - 1,
 							     c->subsystem,
@@ -713,17 +812,24 @@ int ssh_chan_start(struct ssh_chan *c)
 			rc = libssh2_channel_process_startup(c->ch, "exec", sizeof("exec") - 1, c->cmd,
 							     (unsigned int)strlen(c->cmd));
 		rc = ssh_rc(c->s, rc);
-		if (rc)
-			return rc;
-		c->state = CHAN_READY;
+		if (!rc)
+			c->state = CHAN_READY;
 	}
+	ssh_done(c->s, who);
+	if (rc)
+		return rc;
 	return c->state == CHAN_READY ? 0 : -EIO;
 }
 
 ssize_t ssh_chan_read(struct ssh_chan *c, int ext, void *buf, size_t len)
 {
-	ssize_t n = libssh2_channel_read_ex(c->ch, ext ? SSH_EXTENDED_DATA_STDERR : 0, buf, len);
+	const void *who = &c->tags[OP_READ];
+	ssize_t n;
 
+	if (!ssh_may(c->s, who))
+		return -EAGAIN;
+	n = libssh2_channel_read_ex(c->ch, ext ? SSH_EXTENDED_DATA_STDERR : 0, buf, len);
+	ssh_done(c->s, who);
 	if (n == LIBSSH2_ERROR_EAGAIN)
 		return -EAGAIN;
 	return n < 0 ? -EIO : n;
@@ -731,11 +837,72 @@ ssize_t ssh_chan_read(struct ssh_chan *c, int ext, void *buf, size_t len)
 
 ssize_t ssh_chan_write(struct ssh_chan *c, const void *buf, size_t len)
 {
-	ssize_t n = libssh2_channel_write_ex(c->ch, 0, buf, len);
+	const void *who = &c->tags[OP_WRITE];
+	ssize_t n;
 
+	if (!ssh_may(c->s, who))
+		return -EAGAIN;
+	n = libssh2_channel_write_ex(c->ch, 0, buf, len);
+	ssh_done(c->s, who);
 	if (n == LIBSSH2_ERROR_EAGAIN)
 		return -EAGAIN;
 	return n < 0 ? -EIO : n;
+}
+
+/*
+ * libssh2 builds the EOF packet on its stack, so a half-sent one can only be
+ * finished by a call from the very same stack depth: rather than rely on
+ * that, wait here (briefly: it is a few bytes) until the socket takes it.
+ */
+int ssh_chan_send_eof(struct ssh_chan *c)
+{
+	const void *who = &c->tags[OP_EOF];
+	struct pollfd pfd = { .fd = c->s->fd, .events = POLLOUT };
+	long deadline = ssh_now_ms() + 10000;
+	int rc;
+
+	if (c->eof_sent || !c->ch)
+		return 0;
+	if (!ssh_may(c->s, who))
+		return -EAGAIN;
+	for (;;) {
+		rc = libssh2_channel_send_eof(c->ch);
+		if (rc != LIBSSH2_ERROR_EAGAIN ||
+		    !(libssh2_session_block_directions(c->s->session) & LIBSSH2_SESSION_BLOCK_OUTBOUND))
+			break;
+		if (ssh_now_ms() > deadline) {
+			rc = LIBSSH2_ERROR_TIMEOUT;
+			break;
+		}
+		poll(&pfd, 1, 100);
+	}
+	ssh_done(c->s, who);
+	if (rc == 0)
+		c->eof_sent = 1;
+	return ssh_rc(c->s, rc);
+}
+
+/*
+ * Finish whatever operation of @c has a packet half-sent, for a channel
+ * being given up: a read's data is dropped. 0 when nothing is pending.
+ */
+static int ssh_chan_finish(struct ssh_chan *c)
+{
+	char scratch[4096] = { 0 };
+	const void *who = c->s->sending;
+	int rc = 0;
+
+	if (who == &c->tags[OP_WRITE])
+		/* The packet already holds the data; the retry only sends the rest. */
+		rc = (int)libssh2_channel_write_ex(c->ch, 0, scratch, 1);
+	else if (who == &c->tags[OP_READ])
+		rc = (int)libssh2_channel_read_ex(c->ch, 0, scratch, sizeof(scratch));
+	else if (who == &c->tags[OP_START])
+		return ssh_chan_start(c) == -EAGAIN ? -EAGAIN : 0;
+	else
+		return 0;
+	ssh_done(c->s, who);
+	return rc == LIBSSH2_ERROR_EAGAIN && c->s->sending == who ? -EAGAIN : 0;
 }
 
 int ssh_chan_eof(struct ssh_chan *c)
@@ -750,11 +917,23 @@ int ssh_chan_exit_status(struct ssh_chan *c)
 
 int ssh_chan_close(struct ssh_chan *c)
 {
+	const void *who = &c->tags[OP_CLOSE];
 	int rc;
 
 	if (!c->ch || c->state == CHAN_CLOSED)
 		return 0;
+	if (ssh_chan_finish(c))
+		return -EAGAIN;
+	if (!c->ch)
+		return 0;
+	if (!ssh_may(c->s, who))
+		return -EAGAIN;
+	/* Our EOF first, so that the close does not send one from its own stack. */
+	rc = ssh_chan_send_eof(c);
+	if (rc == -EAGAIN)
+		return rc;
 	rc = libssh2_channel_close(c->ch);
+	ssh_done(c->s, who);
 	if (rc == LIBSSH2_ERROR_EAGAIN)
 		return -EAGAIN;
 	c->state = CHAN_CLOSED;
@@ -763,11 +942,24 @@ int ssh_chan_close(struct ssh_chan *c)
 
 void ssh_chan_free(struct ssh_chan *c)
 {
+	int i;
+
 	if (!c)
 		return;
+	/*
+	 * A channel freed with its packet half-sent or its open in progress
+	 * leaves the session unable to send anything else; the next send
+	 * fails and the owner reconnects. Owners finish those steps first.
+	 */
+	for (i = 0; i < OP_COUNT; i++)
+		if (c->s->sending == &c->tags[i])
+			c->s->sending = NULL;
+	if (c->s->opening == c)
+		c->s->opening = NULL;
 	if (c->ch)
 		libssh2_channel_free(c->ch);
 	free(c->subsystem);
 	free(c->cmd);
+	free(c->tcp_host);
 	free(c);
 }

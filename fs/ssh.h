@@ -9,6 +9,11 @@
  * negative errno. The caller owns what ssh_connect and ssh_chan_new return
  * and frees it with ssh_free / ssh_chan_free (both accept NULL); channels must
  * be freed before their session.
+ *
+ * Operations of different channels may be interleaved freely: when one has a
+ * packet half-sent, the others return -EAGAIN until it has been called again
+ * and finished (libssh2 keeps one outgoing packet per session), so an owner
+ * must call an operation that returned -EAGAIN again before giving up on it.
  */
 #ifndef WAKEFS_SSH_H
 #define WAKEFS_SSH_H
@@ -53,13 +58,29 @@ int ssh_keepalive(struct ssh *s, int *next_s);
  * it returns 0 (open, request accepted) or an error other than -EAGAIN.
  */
 int ssh_chan_new(struct ssh *s, const char *subsystem, const char *cmd, struct ssh_chan **out);
+/*
+ * A direct-tcpip channel (a port forward): the server connects to
+ * @host:@port on its side; @from_port is the local client's port, for the
+ * server's logs. Started with ssh_chan_start like the others, which returns
+ * -ECONNREFUSED when the server refuses (nothing listens there, or
+ * forwarding is disabled).
+ */
+int ssh_chan_new_tcpip(struct ssh *s, const char *host, int port, int from_port,
+		       struct ssh_chan **out);
 int ssh_chan_start(struct ssh_chan *c);
 /* Read stdout (@ext 0) or stderr (@ext 1); 0 means nothing now or end of file. */
 ssize_t ssh_chan_read(struct ssh_chan *c, int ext, void *buf, size_t len);
 ssize_t ssh_chan_write(struct ssh_chan *c, const void *buf, size_t len);
+/* 1 once the server sent EOF (or closed) and everything before it was read. */
 int ssh_chan_eof(struct ssh_chan *c);
+/* Tell the server we send no more (may return -EAGAIN; call again). */
+int ssh_chan_send_eof(struct ssh_chan *c);
 int ssh_chan_exit_status(struct ssh_chan *c);
-/* Close politely (may return -EAGAIN; call again), then free with ssh_chan_free. */
+/*
+ * Close politely (may return -EAGAIN; call again), then free with
+ * ssh_chan_free. An operation of @c left half-sent is finished first (a
+ * read's data is dropped), so a channel can be given up at any point.
+ */
 int ssh_chan_close(struct ssh_chan *c);
 void ssh_chan_free(struct ssh_chan *c);
 

@@ -2,7 +2,7 @@
 # The SSH/SFTP engine: transport (ssh), ssh_config (sshconf), codec (sftp),
 # multiplexer (conn) and the filesystem-level operations (remote).
 libwakefs_a_SOURCES += fs/ssh.c fs/ssh.h fs/sshconf.c fs/sshconf.h fs/sftp.c fs/sftp.h \
-	fs/conn.c fs/conn.h fs/remote.c fs/remote.h
+	fs/conn.c fs/conn.h fs/remote.c fs/remote.h fs/forward.c fs/forward.h
 
 noinst_PROGRAMS += tests/tools/remote-cli
 tests_tools_remote_cli_SOURCES = tests/tools/remote-cli.c
