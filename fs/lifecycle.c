@@ -549,12 +549,64 @@ static void lifecycle_leave(int asleep)
 	pthread_mutex_unlock(&lc->lock);
 }
 
-/* What a call answered from the layer alone when the VM had the answer. */
-static int lifecycle_missed(int rc)
+struct lifecycle_find {
+	const char *name;
+	int found;
+};
+
+static int lifecycle_find_cb(const char *name, const struct stat *st, void *payload)
 {
-	return rc == -ENOENT || rc == -EIO || rc == -ENOTCONN || rc == -ETIMEDOUT ||
-	       rc == -EHOSTDOWN || rc == -EHOSTUNREACH || rc == -ECONNRESET ||
-	       rc == -ESHUTDOWN || rc == -EAGAIN;
+	struct lifecycle_find *fd = payload;
+
+	(void)st;
+	if (!strcmp(name, fd->name))
+		fd->found = 1;
+	return 0;
+}
+
+/*
+ * 1 when the layer knows that the VM lacks @path: a deallocated VM changes
+ * nothing on its disk, so what the layer learnt before the sleep still holds.
+ * Known: a hidden or deleted name, a negative entry for it or an ancestor, or
+ * a listing of its directory (or an ancestor's) that lacks it.
+ */
+static int lifecycle_known_missing(struct lifecycle *lc, const char *path)
+{
+	char p[PATH_MAX], *slash;
+	struct lifecycle_find fd;
+	struct stat st;
+
+	if (!lc->layer || !path || path[0] != '/' || strlen(path) >= sizeof(p))
+		return 0;
+	if (layer_hidden(path) || layer_is_whiteout(lc->layer, path))
+		return 1;
+	snprintf(p, sizeof(p), "%s", path);
+	while (p[1]) {	/* p, then each ancestor below the root */
+		if (layer_attr_get_max(lc->layer, p, &st, -1) == -ENOENT)
+			return 1;
+		slash = strrchr(p, '/');
+		fd.name = slash + 1;
+		fd.found = 0;
+		*slash = 0;
+		if (layer_dir_get_stale(lc->layer, p[0] ? p : "/", lifecycle_find_cb, &fd) == 0 &&
+		    !fd.found)
+			return 1;
+		if (!p[0])
+			break;
+	}
+	return 0;
+}
+
+/*
+ * What a call of @path answered from the layer alone, when the VM may have
+ * another answer: a failure to reach it, or a name the layer knows nothing of.
+ */
+static int lifecycle_missed_path(int rc, const char *path)
+{
+	if (rc == -ENOENT)
+		return lifecycle_self && !lifecycle_known_missing(lifecycle_self, path);
+	return rc == -EIO || rc == -ENOTCONN || rc == -ETIMEDOUT || rc == -EHOSTDOWN ||
+	       rc == -EHOSTUNREACH || rc == -ECONNRESET || rc == -ESHUTDOWN || rc == -EAGAIN;
 }
 
 /*
@@ -867,15 +919,15 @@ int lifecycle_attach(struct lifecycle *lc, struct remote *r, struct flusher *f,
 		return rc_;                                 \
 	}
 
-#define LC_LOOKUP(name, params, args)                                             \
-	static int lifecycle_op_##name params                                     \
-	{                                                                         \
-		int asleep_ = lifecycle_enter(1), rc_;                            \
-		rc_ = lifecycle_inner->name args;                                 \
-		if (asleep_ && lifecycle_missed(rc_) && !lifecycle_wait_awake())  \
-			rc_ = lifecycle_inner->name args;                         \
-		lifecycle_leave(asleep_);                                         \
-		return rc_;                                                       \
+#define LC_LOOKUP(name, params, args)                                                \
+	static int lifecycle_op_##name params                                        \
+	{                                                                            \
+		int asleep_ = lifecycle_enter(1), rc_;                               \
+		rc_ = lifecycle_inner->name args;                                    \
+		if (asleep_ && lifecycle_missed_path(rc_, p) && !lifecycle_wait_awake()) \
+			rc_ = lifecycle_inner->name args;                            \
+		lifecycle_leave(asleep_);                                            \
+		return rc_;                                                          \
 	}
 
 LC_LOOKUP(getattr, (const char *p, struct stat *st, struct fuse_file_info *fi), (p, st, fi))
@@ -942,7 +994,7 @@ static int lifecycle_op_readdir(const char *p, void *b, fuse_fill_dir_t fill, of
 
 	if (asleep) {
 		rc = lifecycle_inner->readdir(p, NULL, lifecycle_dry_fill, o, fi, fl);
-		if (lifecycle_missed(rc))
+		if (lifecycle_missed_path(rc, p))
 			lifecycle_wait_awake();
 	}
 	rc = lifecycle_inner->readdir(p, b, fill, o, fi, fl);
