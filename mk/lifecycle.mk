@@ -9,6 +9,7 @@ INTEGRATION_TESTS += tests/integration/t-life-local.sh
 INTEGRATION_TESTS += tests/integration/t-demo.sh
 INTEGRATION_TESTS += tests/integration/t-life-azure.sh
 INTEGRATION_TESTS += tests/integration/t-life-idle.sh
+INTEGRATION_TESTS += tests/integration/t-life-crash.sh
 INTEGRATION_TESTS += tests/integration/t-life-forward.sh
 UNIT_TESTS += tests/unit/check_forward
 tests_unit_check_forward_SOURCES = tests/unit/check_forward.c

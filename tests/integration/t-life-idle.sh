@@ -35,7 +35,7 @@ port = $VM_PORT
 identity = $VM_KEY
 remote_dir = $R
 idle_deallocate = 3s
-guard_cmd = exit 1
+guard_cmd = pgrep -f '[w]akefs-no-such-job-$$'
 EOC
 
 requests() {
