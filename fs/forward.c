@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ssh.h"
@@ -57,8 +58,17 @@ struct fwd {
 	int nl;
 	struct fwd_conn *conns;
 	int nconns;
+	long accept_pause_until;	/* out of descriptors: stop polling the listeners till then */
 	char label[256];
 };
+
+static long fwd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
 
 static struct fwd_spec fwd_presets[FWD_MAX];
 static int fwd_npresets;
@@ -240,8 +250,16 @@ static void fwd_accept(struct fwd *f, struct fwd_listener *l, struct ssh *s)
 	while (f->nconns < FWD_MAX_CONNS) {
 		sl = sizeof(sa);
 		fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			       errno == ENOMEM)) {
+			/* The connection stays queued; a listener polled meanwhile would spin. */
+			fwd_log("forward %d: cannot accept a connection: %s (retrying in a second)",
+				l->spec.lport, strerror(errno));
+			f->accept_pause_until = fwd_now_ms() + 1000;
+			return;
+		}
 		if (fd < 0)
-			return;	/* EAGAIN; other errors are the client's, and are retried by poll */
+			return;	/* EAGAIN, or the client's own error */
 		k = calloc(1, sizeof(*k));
 		if (!k || ssh_chan_new_tcpip(s, l->spec.host, l->spec.rport, ntohs(sa.sin_port),
 					     &k->ch)) {
@@ -387,7 +405,8 @@ int fwd_pollfds(const struct fwd *f, struct pollfd *pfd, int max)
 
 	if (!f)
 		return 0;
-	for (i = 0; i < f->nl && n < max && f->nconns < FWD_MAX_CONNS; i++) {
+	for (i = 0; i < f->nl && n < max && f->nconns < FWD_MAX_CONNS &&
+		    fwd_now_ms() >= f->accept_pause_until; i++) {
 		pfd[n].fd = f->l[i].fd;
 		pfd[n].events = POLLIN;
 		pfd[n++].revents = 0;
@@ -417,7 +436,7 @@ void fwd_service(struct fwd *f, struct ssh *s, size_t *moved)
 
 	if (!f)
 		return;
-	for (i = 0; i < f->nl; i++)
+	for (i = 0; i < f->nl && fwd_now_ms() >= f->accept_pause_until; i++)
 		fwd_accept(f, &f->l[i], s);
 	p = &f->conns;
 	while ((k = *p)) {
