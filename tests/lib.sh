@@ -195,6 +195,10 @@ sshd_start() {
 		LogLevel ${SSHD_LOGLEVEL:-INFO}
 		MaxSessions 50
 		MaxStartups 50
+		# bash, as the login shell of a command run by sshd, sources ~/.bashrc only
+		# at shell level 1: the "VM" runs commands without the host user's
+		# interactive set-up (e.g. a pyenv rehash that waits up to a minute on a lock).
+		SetEnv SHLVL=1
 	EOF
 	/usr/sbin/sshd -D -e -f "$d/sshd_config" >>"$T/sshd.log" 2>&1 &
 	VM_SSHD_PID=$!

@@ -294,7 +294,15 @@ static int local_setup(struct vm *vm, int *port, struct vm_error *err)
 		 "Subsystem sftp internal-sftp\n"
 		 "AllowTcpForwarding yes\n"
 		 "MaxSessions 50\n"
-		 "MaxStartups 50\n",
+		 "MaxStartups 50\n"
+		 /*
+		  * bash, the login shell of a command sshd runs, sources
+		  * ~/.bashrc only at shell level 1: this "VM" shares the
+		  * laptop user's home, and that user's interactive set-up
+		  * (e.g. a pyenv rehash waiting a minute on a lock) is not
+		  * the VM's.
+		  */
+		 "SetEnv SHLVL=1\n",
 		 vm_profile_name(vm), *port, l->dir, l->dir);
 	if (local_write_file(path, text, 0600))
 		return vm_error_set(err, VM_ECMD, 0, "local", "cannot write '%s'", path);
