@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bootstrap.h"
 #include "control.h"
 #include "lifecycle.h"
 #include "feed.h"
@@ -221,6 +222,10 @@ static int main_layer_start(struct main_layer *ml, struct remote *remote, const 
 		fprintf(stderr, "wakefs: cannot open the local layer '%s': %s\n", dir, strerror(-err));
 		return err;
 	}
+	/* A VM clone's .git comes to the layer before git or the policy can look for it. */
+	err = bootstrap_git(remote, o->dir, dir, o->source);
+	if (err)
+		return err;
 	err = policy_new(&ml->policy, dir, mode);
 	if (!err)
 		err = flush_new(&ml->flusher, remote, ml->layer, ml->policy, &fopts);

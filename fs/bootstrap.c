@@ -1,0 +1,347 @@
+/*
+ * fs/bootstrap.c: the VM's ".git" copied into a fresh local layer (see
+ * bootstrap.h). One bulk transfer rather than a walk over SFTP: a repository
+ * is thousands of small files, and one round trip per file over a long link
+ * takes minutes where a streamed archive takes the time of its bytes.
+ */
+#include "bootstrap.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "remote.h"
+
+/* How long the VM may take to archive its .git (a huge one on a slow disk). */
+#define BOOT_EXEC_TIMEOUT_MS (60 * 60 * 1000)
+/* At most this much of the archiving command's output is kept (tar's complaints). */
+#define BOOT_EXEC_MAX 16384
+/* The line the archiving command ends with, followed by the archive's path on the VM. */
+#define BOOT_MARK "wakefs-archive:"
+/* Temporary directories in <layer>/.wakefs/tmp/ start with this. */
+#define BOOT_PREFIX "git-boot."
+
+extern char **environ;
+
+/* @s single-quoted for sh; the caller frees. */
+static char *boot_shquote(const char *s)
+{
+	size_t n = 3;
+	char *q, *o;
+
+	for (const char *p = s; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	q = malloc(n);
+	if (!q)
+		return NULL;
+	o = q;
+	*o++ = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return q;
+}
+
+static int boot_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* rm -rf @path (best effort; symlinks are removed, not followed). */
+static void boot_rmtree(const char *path)
+{
+	nftw(path, boot_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Remove what a crashed bootstrap left in @tmpdir. */
+static void boot_clean(const char *tmpdir)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+
+	d = opendir(tmpdir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, BOOT_PREFIX, strlen(BOOT_PREFIX)) != 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name) < (int)sizeof(path))
+			boot_rmtree(path);
+	}
+	closedir(d);
+}
+
+static double boot_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void boot_size(uint64_t n, char *buf, size_t len)
+{
+	if (n >= 1024 * 1024)
+		snprintf(buf, len, "%.1f MiB", (double)n / (1024.0 * 1024.0));
+	else
+		snprintf(buf, len, "%.1f KiB", (double)n / 1024.0);
+}
+
+/*
+ * Archive @vmdir/.git into a temporary file on the VM; its path goes into
+ * @path. Returns 0 or -errno after a message.
+ */
+static int boot_archive(struct remote *r, const char *vmdir, const char *source, char *path,
+			size_t len)
+{
+	char *q = boot_shquote(vmdir), *cmd = NULL, *out = NULL, *mark, *end;
+	size_t outlen = 0, n;
+	int err = -ENOMEM, status = 0;
+
+	if (!q)
+		goto out;
+	n = strlen(q) + 512;
+	cmd = malloc(n);
+	if (!cmd)
+		goto out;
+	snprintf(cmd, n,
+		 "cd %s || exit 2; t=$(mktemp \"${TMPDIR:-/tmp}/wakefs-git.XXXXXX\") || exit 3; "
+		 "if tar -cf \"$t\" .git 2>&1; then echo \"" BOOT_MARK "$t\"; "
+		 "else rm -f \"$t\"; exit 4; fi", q);
+	err = remote_exec(r, cmd, BOOT_EXEC_MAX, BOOT_EXEC_TIMEOUT_MS, &out, &outlen, &status);
+	if (err) {
+		fprintf(stderr, "wakefs: cannot archive the VM's .git of '%s': %s; retry the "
+			"mount, or mount with -o writethrough (no local layer)\n", source,
+			strerror(-err));
+		goto out;
+	}
+	mark = out ? strstr(out, BOOT_MARK) : NULL;
+	if (status != 0 || !mark) {
+		while (outlen && (out[outlen - 1] == '\n' || out[outlen - 1] == '\r'))
+			out[--outlen] = '\0';
+		fprintf(stderr, "wakefs: cannot archive the VM's .git of '%s' (exit status %d%s%s); "
+			"the VM needs tar and room in its temporary directory; fix that and "
+			"mount again, or mount with -o writethrough (no local layer)\n", source,
+			status, outlen ? ": " : "", outlen ? out : "");
+		err = -EIO;
+		goto out;
+	}
+	mark += strlen(BOOT_MARK);
+	end = mark + strcspn(mark, "\r\n");
+	*end = '\0';
+	if ((size_t)snprintf(path, len, "%s", mark) >= len) {
+		err = -ENAMETOOLONG;
+		fprintf(stderr, "wakefs: the VM's temporary file name is too long: '%s'\n", mark);
+		remote_unlink(r, mark);
+		goto out;
+	}
+	err = 0;
+out:
+	free(q);
+	free(cmd);
+	free(out);
+	return err;
+}
+
+/* tar -xf @archive in @dir, locally. Returns 0 or -errno. */
+static int boot_extract(const char *archive, const char *dir)
+{
+	char *argv[] = { "tar", "--no-same-owner", "-xf", (char *)archive, "-C", (char *)dir, NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int rc, status;
+
+	if (posix_spawn_file_actions_init(&fa))
+		return -ENOMEM;
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	rc = posix_spawnp(&pid, "tar", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc)
+		return -rc;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* fsync the directory @path. */
+static int boot_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Everything written under @path reaches the disk (its filesystem's writes). */
+static int boot_sync(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (syncfs(fd) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Stream the VM's archive @vmpath into @work/git.tar and unpack it into @work/x. */
+static int boot_fetch(struct remote *r, const char *vmpath, const char *work, const char *source,
+		      uint64_t *bytes)
+{
+	char tarpath[PATH_MAX], x[PATH_MAX];
+	struct stat st;
+	int fd, err;
+
+	snprintf(tarpath, sizeof(tarpath), "%s/git.tar", work);
+	snprintf(x, sizeof(x), "%s/x", work);
+	fd = open(tarpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+		fprintf(stderr, "wakefs: cannot create '%s' in the local layer: %s\n", tarpath,
+			strerror(-err));
+		return err;
+	}
+	err = remote_download(r, vmpath, fd, &st);
+	close(fd);
+	if (err) {
+		fprintf(stderr, "wakefs: cannot download the VM's .git of '%s': %s; retry the "
+			"mount\n", source, strerror(-err));
+		return err;
+	}
+	*bytes = (uint64_t)st.st_size;
+	if (mkdir(x, 0700) < 0) {
+		err = -errno;
+		fprintf(stderr, "wakefs: cannot create '%s': %s\n", x, strerror(-err));
+		return err;
+	}
+	err = boot_extract(tarpath, x);
+	if (err) {
+		fprintf(stderr, "wakefs: cannot unpack the VM's .git of '%s' into the local layer "
+			"(tar -xf failed: %s); check the local disk's free space\n", source,
+			strerror(-err));
+		return err;
+	}
+	unlink(tarpath);
+	return 0;
+}
+
+int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_dir,
+		  const char *source)
+{
+	const char *vmdir = remote_dir && *remote_dir ? remote_dir : ".";
+	char local[PATH_MAX], tmpdir[PATH_MAX - 64], work[PATH_MAX - 32], got[PATH_MAX];
+	char vmpath[PATH_MAX];
+	char vmgit[PATH_MAX], size[32];
+	struct stat st;
+	uint64_t bytes = 0;
+	double t0;
+	int err;
+
+	if ((size_t)snprintf(local, sizeof(local), "%s/.git", layer_dir) >= sizeof(local) ||
+	    (size_t)snprintf(tmpdir, sizeof(tmpdir), "%s/.wakefs/tmp", layer_dir) >= sizeof(tmpdir) ||
+	    (size_t)snprintf(vmgit, sizeof(vmgit), "%s/.git", vmdir) >= sizeof(vmgit))
+		return -ENAMETOOLONG;
+	boot_clean(tmpdir);
+	if (lstat(local, &st) == 0)
+		return 0;	/* the layer's own repository: never replaced */
+	if (errno != ENOENT) {
+		err = -errno;
+		fprintf(stderr, "wakefs: cannot look at '%s': %s\n", local, strerror(-err));
+		return err;
+	}
+	err = remote_lstat(r, vmgit, &st);
+	if (err == -ENOENT)
+		return 0;
+	if (err) {
+		fprintf(stderr, "wakefs: cannot look at the VM's .git of '%s': %s\n", source,
+			strerror(-err));
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "wakefs: note: the VM's .git of '%s' is not a directory (a git "
+			"worktree or submodule whose repository is elsewhere?): it is not copied "
+			"to the local layer, so git in the mount will not find a repository and "
+			"the flush policy sees none; mount the repository's own directory for "
+			"that\n", source);
+		return 0;
+	}
+
+	t0 = boot_now();
+	err = boot_archive(r, vmdir, source, vmpath, sizeof(vmpath));
+	if (err)
+		return err;
+	if (remote_stat(r, vmpath, &st) == 0) {
+		boot_size((uint64_t)st.st_size, size, sizeof(size));
+		fprintf(stderr, "wakefs: copying the VM's .git of '%s' (%s) into the local layer, "
+			"once...\n", source, size);
+	}
+	if ((size_t)snprintf(work, sizeof(work), "%s/" BOOT_PREFIX "XXXXXX", tmpdir) >= sizeof(work))
+		err = -ENAMETOOLONG;
+	else if (!mkdtemp(work))
+		err = -errno;
+	if (err) {
+		fprintf(stderr, "wakefs: cannot create a temporary directory in '%s': %s\n",
+			tmpdir, strerror(-err));
+		remote_unlink(r, vmpath);
+		return err;
+	}
+	err = boot_fetch(r, vmpath, work, source, &bytes);
+	remote_unlink(r, vmpath);
+	snprintf(got, sizeof(got), "%s/x/.git", work);
+	if (!err && (lstat(got, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "wakefs: the VM's archive of '%s' held no .git directory\n", source);
+		err = -EIO;
+	}
+	if (!err && (err = boot_sync(got)))
+		fprintf(stderr, "wakefs: cannot sync the copied .git to disk: %s\n", strerror(-err));
+	if (!err && rename(got, local) < 0) {
+		err = -errno;
+		if (err == -EEXIST || err == -ENOTEMPTY)
+			err = 0;	/* one appeared meanwhile: it stays, ours goes */
+		else
+			fprintf(stderr, "wakefs: cannot move the copied .git to '%s': %s\n", local,
+				strerror(-err));
+	}
+	if (!err)
+		err = boot_fsync_dir(layer_dir);
+	boot_rmtree(work);
+	if (!err) {
+		boot_size(bytes, size, sizeof(size));
+		fprintf(stderr, "wakefs: the VM's .git (%s) is in the local layer (%.1f s); from "
+			"now on the mount's .git is the laptop's and never goes to the VM\n", size,
+			boot_now() - t0);
+	}
+	return err;
+}
