@@ -135,19 +135,17 @@ static int boot_archive(struct remote *r, const char *vmdir, const char *source,
 		 "else rm -f \"$t\"; exit 4; fi", q);
 	err = remote_exec(r, cmd, BOOT_EXEC_MAX, BOOT_EXEC_TIMEOUT_MS, &out, &outlen, &status);
 	if (err) {
-		fprintf(stderr, "wakefs: cannot archive the VM's .git of '%s': %s; retry the "
-			"mount, or mount with -o writethrough (no local layer)\n", source,
-			strerror(-err));
+		fprintf(stderr, "wakefs: cannot archive the VM's .git of '%s' (%s); copying it "
+			"file by file over SFTP instead (slower)\n", source, strerror(-err));
 		goto out;
 	}
 	mark = out ? strstr(out, BOOT_MARK) : NULL;
 	if (status != 0 || !mark) {
 		while (outlen && (out[outlen - 1] == '\n' || out[outlen - 1] == '\r'))
 			out[--outlen] = '\0';
-		fprintf(stderr, "wakefs: cannot archive the VM's .git of '%s' (exit status %d%s%s); "
-			"the VM needs tar and room in its temporary directory; fix that and "
-			"mount again, or mount with -o writethrough (no local layer)\n", source,
-			status, outlen ? ": " : "", outlen ? out : "");
+		fprintf(stderr, "wakefs: cannot archive the VM's .git of '%s' with tar (exit "
+			"status %d%s%s); copying it file by file over SFTP instead (slower)\n",
+			source, status, outlen ? ": " : "", outlen ? out : "");
 		err = -EIO;
 		goto out;
 	}
@@ -257,6 +255,89 @@ static int boot_fetch(struct remote *r, const char *vmpath, const char *work, co
 	return 0;
 }
 
+/* One directory's entries, listed before any is copied (no request nests in a listing). */
+struct boot_list {
+	char **names;
+	struct stat *sts;
+	size_t n, cap;
+};
+
+static int boot_list_cb(const char *name, const struct stat *st, void *payload)
+{
+	struct boot_list *bl = payload;
+
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	if (bl->n == bl->cap) {
+		size_t cap = bl->cap ? bl->cap * 2 : 64;
+		char **names = realloc(bl->names, cap * sizeof(*names));
+		struct stat *sts;
+
+		if (!names)
+			return -ENOMEM;
+		bl->names = names;
+		sts = realloc(bl->sts, cap * sizeof(*sts));
+		if (!sts)
+			return -ENOMEM;
+		bl->sts = sts;
+		bl->cap = cap;
+	}
+	bl->names[bl->n] = strdup(name);
+	if (!bl->names[bl->n])
+		return -ENOMEM;
+	bl->sts[bl->n++] = *st;
+	return 0;
+}
+
+/*
+ * Copy the VM's directory @vm into the existing local directory @local, file
+ * by file over SFTP (when the VM cannot make an archive). *bytes grows by the
+ * size of each file copied. Returns 0 or -errno.
+ */
+static int boot_walk(struct remote *r, const char *vm, const char *local, uint64_t *bytes)
+{
+	struct boot_list bl = { 0 };
+	char vc[PATH_MAX], lc[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+	int err, fd;
+
+	err = remote_readdir(r, vm, boot_list_cb, &bl);
+	for (size_t i = 0; !err && i < bl.n; i++) {
+		mode_t mode = bl.sts[i].st_mode;
+
+		if ((size_t)snprintf(vc, sizeof(vc), "%s/%s", vm, bl.names[i]) >= sizeof(vc) ||
+		    (size_t)snprintf(lc, sizeof(lc), "%s/%s", local, bl.names[i]) >= sizeof(lc)) {
+			err = -ENAMETOOLONG;
+		} else if (S_ISDIR(mode)) {
+			if (mkdir(lc, (mode & 07777) | 0700) < 0)
+				err = -errno;
+			else
+				err = boot_walk(r, vc, lc, bytes);
+		} else if (S_ISREG(mode)) {
+			fd = open(lc, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				err = -errno;
+				continue;
+			}
+			err = remote_download(r, vc, fd, &st);
+			if (!err && fchmod(fd, mode & 07777) < 0)
+				err = -errno;
+			close(fd);
+			if (!err)
+				*bytes += (uint64_t)st.st_size;
+		} else if (S_ISLNK(mode)) {
+			err = remote_readlink(r, vc, target, sizeof(target));
+			if (!err && symlink(target, lc) < 0)
+				err = -errno;
+		}	/* sockets, fifos: nothing git needs */
+	}
+	for (size_t i = 0; i < bl.n; i++)
+		free(bl.names[i]);
+	free(bl.names);
+	free(bl.sts);
+	return err;
+}
+
 int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_dir,
 		  const char *source)
 {
@@ -299,14 +380,6 @@ int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_di
 	}
 
 	t0 = boot_now();
-	err = boot_archive(r, vmdir, source, vmpath, sizeof(vmpath));
-	if (err)
-		return err;
-	if (remote_stat(r, vmpath, &st) == 0) {
-		boot_size((uint64_t)st.st_size, size, sizeof(size));
-		fprintf(stderr, "wakefs: copying the VM's .git of '%s' (%s) into the local layer, "
-			"once...\n", source, size);
-	}
 	if ((size_t)snprintf(work, sizeof(work), "%s/" BOOT_PREFIX "XXXXXX", tmpdir) >= sizeof(work))
 		err = -ENAMETOOLONG;
 	else if (!mkdtemp(work))
@@ -314,14 +387,38 @@ int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_di
 	if (err) {
 		fprintf(stderr, "wakefs: cannot create a temporary directory in '%s': %s\n",
 			tmpdir, strerror(-err));
-		remote_unlink(r, vmpath);
 		return err;
 	}
-	err = boot_fetch(r, vmpath, work, source, &bytes);
-	remote_unlink(r, vmpath);
 	snprintf(got, sizeof(got), "%s/x/.git", work);
+	/* Test hook: the copy file by file, as for a VM without a shell or tar. */
+	if (getenv("WAKEFS_TEST_BOOTSTRAP_SFTP"))
+		err = -ENOTSUP;
+	else
+		err = boot_archive(r, vmdir, source, vmpath, sizeof(vmpath));
+	if (!err) {
+		if (remote_stat(r, vmpath, &st) == 0)
+			boot_size((uint64_t)st.st_size, size, sizeof(size));
+		else
+			snprintf(size, sizeof(size), "size unknown");
+		fprintf(stderr, "wakefs: copying the VM's .git of '%s' (%s) into the local layer, "
+			"once...\n", source, size);
+		err = boot_fetch(r, vmpath, work, source, &bytes);
+		remote_unlink(r, vmpath);
+	} else {
+		fprintf(stderr, "wakefs: copying the VM's .git of '%s' file by file into the local "
+			"layer, once...\n", source);
+		snprintf(vmpath, sizeof(vmpath), "%s/x", work);
+		if (mkdir(vmpath, 0700) < 0 || mkdir(got, 0700) < 0)
+			err = -errno;
+		else
+			err = boot_walk(r, vmgit, got, &bytes);
+		if (err)
+			fprintf(stderr, "wakefs: cannot copy the VM's .git of '%s' over SFTP: %s; "
+				"retry the mount, or mount with -o writethrough (no local layer)\n",
+				source, strerror(-err));
+	}
 	if (!err && (lstat(got, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		fprintf(stderr, "wakefs: the VM's archive of '%s' held no .git directory\n", source);
+		fprintf(stderr, "wakefs: the VM's copy of '%s' held no .git directory\n", source);
 		err = -EIO;
 	}
 	if (!err && (err = boot_sync(got)))

@@ -11,6 +11,11 @@
  *   over SFTP:   that file streamed into <layer>/.wakefs/tmp/git-boot.XXXXXX/
  *   locally:     extracted there, synced, then renamed to <layer>/.git
  *
+ * When the VM cannot make the archive (no shell, no tar, no room in its
+ * temporary directory), the copy is made file by file over SFTP into the same
+ * temporary place instead (slower: a round trip per file). The environment
+ * variable WAKEFS_TEST_BOOTSTRAP_SFTP (a test hook) forces that way.
+ *
  * A crash before the rename leaves only the temporary directory (removed by
  * the next mount's bootstrap), never half a ".git". From then on the layer's
  * ".git" is the repository: later changes of the VM's ".git" are not seen,

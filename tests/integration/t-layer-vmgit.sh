@@ -38,6 +38,9 @@ printf 'two\n' >>"$R/src/f1.txt" && vg commit -qam two
 printf 'three\n' >>"$R/lib/f2.txt" && vg commit -qam three
 printf 'old noise\n' >"$R/old.log"
 before=$(vm_git_sum)
+# Names and contents of the files under DIR/.git.
+git_files() { (cd "$1" && find .git -type f -exec sha256sum {} + | LC_ALL=C sort); }
+vm_files=$(git_files "$R")
 
 mount_layer() {
 	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o "local=$L,debounce_ms=200" "vm:$R" "$M" >"$T/$1.log" 2>&1 &
@@ -50,6 +53,7 @@ mount_layer() {
 ok "the first mount (layer mode) starts" mount_layer mount1 300
 ok "it said it copied the VM's .git, with the size" grep -q "copying the VM's .git .*iB" "$T/mount1.log"
 ok "the local layer holds .git" test -f "$L/.git/HEAD"
+ok "the layer's .git has the VM's files, byte for byte" eval '[ "$(git_files "$L")" = "$vm_files" ]'
 ok_not "no temporary copy is left in the layer" eval 'ls "$L/.wakefs/tmp" | grep -q git-boot'
 t0=$(date +%s.%N)
 st=$(g status --porcelain 2>&1)
@@ -117,4 +121,22 @@ ok "the third wakefs exits" wait_for 60 gone "$WPID"
 wait "$WPID"
 ok_eq "with status 0" 0 "$?"
 ok_eq "the VM's .git file is unchanged" "gitdir: /nonexistent/repo/.git/worktrees/w" "$(cat "$R2/.git")"
+
+# A VM that cannot make an archive (no shell or tar: here a test hook): the
+# copy is made file by file over SFTP, with the same result.
+L3=$T/layer3
+WAKEFS_TEST_BOOTSTRAP_SFTP=1 "$WAKEFS" -f -F "$VM_SSH_CONFIG" -o "local=$L3" "vm:$R" "$M" >"$T/mount4.log" 2>&1 &
+WPID=$!
+t_track_pid "$WPID"
+ok "a mount copying .git file by file starts" mount_wait "$M" 120
+ok "it said so" grep -q "file by file" "$T/mount4.log"
+ok "the layer's .git has the VM's files, byte for byte" eval '[ "$(git_files "$L3")" = "$vm_files" ]'
+ok "git fsck in the mount is happy" g fsck --no-progress
+ok_eq "git log shows the VM's history" "three two one" "$(g log --format=%s | tr '\n' ' ' | sed 's/ $//')"
+ok_eq "git status shows the VM's working tree against it" " M src/f3.txt|?? d/" "$(g status --porcelain 2>&1 | tr '\n' '|' | sed 's/|$//')"
+ok "unmount the fourth mount" umount_wait "$M" 60
+ok "the fourth wakefs exits" wait_for 60 gone "$WPID"
+wait "$WPID"
+ok_eq "with status 0" 0 "$?"
+ok_eq "the VM's .git is still unchanged" "$before" "$(vm_git_sum)"
 t_done
