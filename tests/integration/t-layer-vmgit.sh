@@ -139,4 +139,15 @@ ok "the fourth wakefs exits" wait_for 60 gone "$WPID"
 wait "$WPID"
 ok_eq "with status 0" 0 "$?"
 ok_eq "the VM's .git is still unchanged" "$before" "$(vm_git_sum)"
+# -o writethrough has no local layer: nothing is copied, git reads the VM's .git.
+"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o writethrough "vm:$R" "$M" >"$T/mount5.log" 2>&1 &
+WPID=$!
+t_track_pid "$WPID"
+ok "a write-through mount starts" mount_wait "$M" 60
+ok_not "it copies no .git" grep -q "copying" "$T/mount5.log"
+ok_eq "git log in it reads the VM's history" "three two one" "$(g log --format=%s | tr '\n' ' ' | sed 's/ $//')"
+ok "unmount the write-through mount" umount_wait "$M" 60
+ok "the fifth wakefs exits" wait_for 60 gone "$WPID"
+wait "$WPID"
+ok_eq "with status 0" 0 "$?"
 t_done
