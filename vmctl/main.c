@@ -379,8 +379,9 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 	static const char *const allowed[] = { "--print", "--no-forward", NULL };
 	static const char *const valued[] = { "-L", NULL };
 	const struct config_value *fw = NULL;
-	char addr[256], dest[400], alias[300], port[16], kh[4200], **av, **owned;
+	char addr[256], **av, **owned;
 	struct vm_ssh_params sp;
+	struct vm_ssh_login login;
 	size_t nowned = 0;
 	struct vm_error err;
 	int rc = main_check_args(o, allowed, valued, 0), n = 0, i, print = main_has(o, "--print");
@@ -400,24 +401,10 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 		free(owned);
 		return EXIT_FAILED;
 	}
+	vm_ssh_login(vm, &sp, addr, &login);
 	av[n++] = "ssh";
-	snprintf(alias, sizeof(alias), "HostKeyAlias=%s", vm_profile_name(vm));
-	av[n++] = "-o";
-	av[n++] = alias;
-	if (sp.known_hosts[0]) {
-		snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", sp.known_hosts);
-		av[n++] = "-o";
-		av[n++] = kh;
-	}
-	if (sp.port > 0) {
-		snprintf(port, sizeof(port), "%d", sp.port);
-		av[n++] = "-p";
-		av[n++] = port;
-	}
-	if (sp.identity[0]) {
-		av[n++] = "-i";
-		av[n++] = sp.identity;
-	}
+	for (i = 0; i < login.nopt; i++)
+		av[n++] = login.opt[i];
 	if (!main_has(o, "--no-forward")) {
 		av[n++] = "-L";
 		av[n++] = "8888:localhost:8888";
@@ -441,11 +428,7 @@ static int main_ssh(struct vm *vm, struct main_opts *o)
 			av[n++] = o->argv[++i];
 		}
 	}
-	if (sp.user[0])
-		snprintf(dest, sizeof(dest), "%s@%s", sp.user, addr);
-	else
-		snprintf(dest, sizeof(dest), "%s", addr);
-	av[n++] = dest;
+	av[n++] = login.dest;
 	for (i = 0; i < o->rest_argc; i++)
 		av[n++] = o->rest_argv[i];
 	av[n] = NULL;

@@ -290,6 +290,34 @@ int vm_address(struct vm *vm, char *host, size_t len, struct vm_error *err)
 	return vm_done(vm, "address of", vm->prov->address(vm, host, len, err), err);
 }
 
+void vm_ssh_login(struct vm *vm, const struct vm_ssh_params *sp, const char *addr,
+		  struct vm_ssh_login *l)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->alias, sizeof(l->alias), "HostKeyAlias=%s", vm_profile_name(vm));
+	l->opt[l->nopt++] = "-o";
+	l->opt[l->nopt++] = l->alias;
+	if (sp->known_hosts[0]) {
+		snprintf(l->known_hosts, sizeof(l->known_hosts), "UserKnownHostsFile=%s",
+			 sp->known_hosts);
+		l->opt[l->nopt++] = "-o";
+		l->opt[l->nopt++] = l->known_hosts;
+	}
+	if (sp->port > 0) {
+		snprintf(l->port, sizeof(l->port), "%d", sp->port);
+		l->opt[l->nopt++] = "-p";
+		l->opt[l->nopt++] = l->port;
+	}
+	if (sp->identity[0]) {
+		l->opt[l->nopt++] = "-i";
+		l->opt[l->nopt++] = (char *)sp->identity;
+	}
+	if (sp->user[0])
+		snprintf(l->dest, sizeof(l->dest), "%s@%s", sp->user, addr);
+	else
+		snprintf(l->dest, sizeof(l->dest), "%s", addr);
+}
+
 int vm_ssh_params(struct vm *vm, struct vm_ssh_params *out, struct vm_error *err)
 {
 	const char *user = vm_profile_get(vm, "user");

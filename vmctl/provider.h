@@ -109,6 +109,21 @@ int vm_address(struct vm *vm, char *host, size_t len, struct vm_error *err);
  */
 int vm_ssh_params(struct vm *vm, struct vm_ssh_params *out, struct vm_error *err);
 
+/*
+ * How the system ssh logs in to @vm at @addr as @sp says (`vmctl ssh` and
+ * `vmctl watchdog`): the options -o HostKeyAlias=PROFILE (the host key is
+ * known under the profile's name: a deallocated VM's IP changes), and, when
+ * set, -o UserKnownHostsFile=, -p and -i; and the destination [USER@]ADDR.
+ * The strings live in @l.
+ */
+struct vm_ssh_login {
+	char alias[300], known_hosts[4200], port[16], dest[400];
+	char *opt[8];
+	int nopt;
+};
+void vm_ssh_login(struct vm *vm, const struct vm_ssh_params *sp, const char *addr,
+		  struct vm_ssh_login *l);
+
 /* "running", "starting", "stopping", "stopped", "deallocating", "deallocated", "unknown". */
 const char *vm_power_name(enum vm_power power);
 /* The reverse (case-insensitive, accepts "PowerState/running", "VM running"); UNKNOWN if not. */

@@ -276,9 +276,10 @@ int watchdog_run(struct vm *vm, enum watchdog_action action, int nopts, char **o
 		 struct vm_error *err)
 {
 	static const char *const names[] = { "install", "status", "remove" };
-	char addr[256], dest[400], alias[300], port[16], kh[4200], *script = NULL;
+	char addr[256], *script = NULL;
 	const char *what = names[action];
 	struct vm_ssh_params sp;
+	struct vm_ssh_login login;
 	char **av = NULL;
 	int rc, n = 0, i;
 
@@ -298,40 +299,22 @@ int watchdog_run(struct vm *vm, enum watchdog_action action, int nopts, char **o
 	 * Logged in as by `vmctl ssh`: the host key under the profile's name.
 	 * The caller's options come first: for ssh the first value of an option wins.
 	 */
+	vm_ssh_login(vm, &sp, addr, &login);
 	av[n++] = "ssh";
 	for (i = 0; i < nopts; i++)
 		av[n++] = opts[i];
-	snprintf(alias, sizeof(alias), "HostKeyAlias=%s", vm_profile_name(vm));
-	av[n++] = "-o";
-	av[n++] = alias;
-	if (sp.known_hosts[0]) {
-		snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", sp.known_hosts);
-		av[n++] = "-o";
-		av[n++] = kh;
-	}
-	if (sp.port > 0) {
-		snprintf(port, sizeof(port), "%d", sp.port);
-		av[n++] = "-p";
-		av[n++] = port;
-	}
-	if (sp.identity[0]) {
-		av[n++] = "-i";
-		av[n++] = sp.identity;
-	}
+	for (i = 0; i < login.nopt; i++)
+		av[n++] = login.opt[i];
 	av[n++] = "-T";
 	av[n++] = "-o";
 	av[n++] = "ConnectTimeout=30";
 	av[n++] = "-o";
 	av[n++] = "ServerAliveInterval=15";
-	if (sp.user[0])
-		snprintf(dest, sizeof(dest), "%s@%s", sp.user, addr);
-	else
-		snprintf(dest, sizeof(dest), "%s", addr);
-	av[n++] = dest;
+	av[n++] = login.dest;
 	av[n++] = "sh";
 	av[n++] = "-s";
 	av[n] = NULL;
-	vm_debugf("watchdog %s: ssh to %s", what, dest);
+	vm_debugf("watchdog %s: ssh to %s", what, login.dest);
 	rc = watchdog_spawn(av, script);
 	if (rc < 0) {
 		rc = vm_error_set(err, VM_ECMD, 0, "ssh", "cannot run ssh for watchdog %s: %s "
