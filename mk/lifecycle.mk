@@ -15,3 +15,4 @@ UNIT_TESTS += tests/unit/check_forward
 tests_unit_check_forward_SOURCES = tests/unit/check_forward.c
 tests_unit_check_forward_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_forward_LDADD = $(UNIT_LIBS)
+EXTRA_DIST += tests/tools/life-lib.sh

@@ -8,49 +8,14 @@
 # runs.
 . "$top_srcdir/tests/lib.sh"
 t_init
-. "$top_srcdir/tests/fake-arm/fake-arm.sh"
+. "$top_srcdir/tests/tools/life-lib.sh"
 
-export XDG_STATE_HOME=$T/state XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data
-mkdir -p "$T/run" "$T/vm/proj" "$T/mnt" && chmod 700 "$T/run"
-echo hello >"$T/vm/proj/a.txt"
-M=$T/mnt
-
-sshd_start dsvm || { fail "sshd starts"; t_done; }
-fake_arm_start || { fail "the fake ARM server starts"; t_done; }
 # The VM's host key is known under the profile name only, not under its address.
-grep '^dsvm ' "$VM_KNOWN_HOSTS" >"$T/known_hosts"
-KH=known_hosts=$T/known_hosts
 MARK=wakefs-azure-job-$$
-cat >"$WAKEFS_CONFIG" <<EOC
-[dsvm]
-provider = azure
-subscription = $FAKE_SUB
-resource_group = rg1
-vm = dsvm
-arm_endpoint = $ARM
-authority_host = $ARM
-user = $VM_USER
-port = $VM_PORT
-identity = $VM_KEY
-remote_dir = $T/vm/proj
-guard_cmd = pgrep -af '[${MARK:0:1}]${MARK:1}'
-EOC
+life_azure_setup "guard_cmd = pgrep -af '[${MARK:0:1}]${MARK:1}'" || t_done
+echo hello >"$R/a.txt"
+KH=known_hosts=$T/known_hosts
 
-# requests METHOD SUFFIX: how many requests the fake logged whose path ends so.
-requests() {
-	fake_get /_requests | python3 -c '
-import json, sys
-print(sum(1 for r in json.load(sys.stdin) if r["method"] == sys.argv[1] and r["path"].endswith(sys.argv[2])))' "$1" "$2"
-}
-VMPATH=/virtualMachines/dsvm
-# run OUT CMD...: CMD's output to OUT, and to cmds.log (shown when a check fails).
-run() {
-	local out=$1 rc=0
-	shift
-	"$@" >"$out" 2>&1 </dev/null || rc=$?
-	{ echo "\$ $* -> $rc"; cat "$out"; } >>"$T/cmds.log"
-	return $rc
-}
 
 ok_eq "the fake's VM is deallocated" deallocated "$(vm_power dsvm)"
 fake_ctl '{"next_ip": "127.0.0.1", "polls": 2}'
@@ -82,7 +47,7 @@ ok "it reports the flush" grep -q "flushed every change to 'dsvm'" "$T/umount.ou
 ok "and the deallocation" grep -q "deallocated 'dsvm'" "$T/umount.out"
 ok_not "the mountpoint is unmounted" is_mounted "$M"
 ok_eq "the fake's VM is deallocated" deallocated "$(vm_power dsvm)"
-ok_eq "the fake saw one deallocate" 1 "$(requests POST $VMPATH/deallocate)"
+ok_eq "the fake saw one deallocate" 1 "$(fake_requests POST $VMPATH/deallocate)"
 ok_eq "when the deallocate came, the VM's file held the edit" world "$(fake_get /_requests | python3 -c '
 import json, sys
 print(next(r.get("snapshot") for r in json.load(sys.stdin)
@@ -97,7 +62,7 @@ ok_not "and says nothing of the VM" grep -q "^vm:" "$T/status.out"
 fake_ctl '{"next_ip": "127.0.0.1"}'
 run "$T/mount.out" "$WAKEFS" mount dsvm "$M" -o "$KH"
 ok_eq "mount again" 0 $?
-ok_eq "the fake saw a second start" 2 "$(requests POST $VMPATH/start)"
+ok_eq "the fake saw a second start" 2 "$(fake_requests POST $VMPATH/start)"
 run "$T/status.out" "$WAKEFS" status "$M"
 ok_eq "wakefs status exits 0" 0 $?
 ok "status shows the VM's power state and how long it runs" \
@@ -105,13 +70,13 @@ ok "status shows the VM's power state and how long it runs" \
 run "$T/umount.out" "$WAKEFS" umount --keep-vm "$M"
 ok_eq "umount --keep-vm exits 0" 0 $?
 ok "it says the VM is kept" grep -q "kept 'dsvm' running (--keep-vm)" "$T/umount.out"
-ok_eq "no deallocate came" 1 "$(requests POST $VMPATH/deallocate)"
+ok_eq "no deallocate came" 1 "$(fake_requests POST $VMPATH/deallocate)"
 ok_eq "the fake's VM runs" running "$(vm_power dsvm)"
 
 # --- the guard ---------------------------------------------------------------------
 run "$T/mount.out" "$WAKEFS" mount dsvm "$M" -o "$KH"
 ok_eq "a mount of the running VM succeeds" 0 $?
-ok_eq "and does not start it again" 2 "$(requests POST $VMPATH/start)"
+ok_eq "and does not start it again" 2 "$(fake_requests POST $VMPATH/start)"
 bash -c "exec -a $MARK sleep 600" &
 job=$!
 t_track_pid "$job"
@@ -119,7 +84,7 @@ run "$T/umount.out" "$WAKEFS" umount "$M"
 ok_eq "umount with a job running exits 0" 0 $?
 ok "the guard names the job" grep -q "$job $MARK" "$T/umount.out"
 ok "and says the VM is kept" grep -q "kept 'dsvm' running: jobs still run" "$T/umount.out"
-ok_eq "no deallocate came" 1 "$(requests POST $VMPATH/deallocate)"
+ok_eq "no deallocate came" 1 "$(fake_requests POST $VMPATH/deallocate)"
 stop_pid "$job"
 
 # --- the end: nothing left running -------------------------------------------------
@@ -127,6 +92,6 @@ run "$T/mount.out" "$WAKEFS" mount dsvm "$M" -o "$KH"
 ok_eq "mount once more" 0 $?
 run "$T/umount.out" "$WAKEFS" umount "$M"
 ok_eq "umount without jobs exits 0" 0 $?
-ok_eq "the fake saw the second deallocate" 2 "$(requests POST $VMPATH/deallocate)"
+ok_eq "the fake saw the second deallocate" 2 "$(fake_requests POST $VMPATH/deallocate)"
 ok_eq "the VM is left deallocated" deallocated "$(vm_power dsvm)"
 t_done

@@ -6,47 +6,10 @@
 # layer and sends the saves; its umount deallocates the VM all the same.
 . "$top_srcdir/tests/lib.sh"
 t_init
-. "$top_srcdir/tests/fake-arm/fake-arm.sh"
+. "$top_srcdir/tests/tools/life-lib.sh"
 
-export XDG_STATE_HOME=$T/state XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data
-mkdir -p "$T/run" "$T/vm/proj" "$T/mnt" && chmod 700 "$T/run"
-R=$T/vm/proj
-M=$T/mnt
+life_azure_setup "guard_cmd = pgrep -f '[w]akefs-no-such-job-$$'" || t_done
 echo hello >"$R/a.txt"
-
-sshd_start dsvm || { fail "sshd starts"; t_done; }
-fake_arm_start || { fail "the fake ARM server starts"; t_done; }
-grep '^dsvm ' "$VM_KNOWN_HOSTS" >"$T/known_hosts"
-cat >"$WAKEFS_CONFIG" <<EOC
-[dsvm]
-provider = azure
-subscription = $FAKE_SUB
-resource_group = rg1
-vm = dsvm
-arm_endpoint = $ARM
-authority_host = $ARM
-user = $VM_USER
-port = $VM_PORT
-identity = $VM_KEY
-remote_dir = $R
-guard_cmd = pgrep -f '[w]akefs-no-such-job-$$'
-EOC
-
-requests() {
-	fake_get /_requests | python3 -c '
-import json, sys
-print(sum(1 for r in json.load(sys.stdin) if r["method"] == sys.argv[1] and r["path"].endswith(sys.argv[2])))' "$1" "$2"
-}
-VMPATH=/virtualMachines/dsvm
-file_is() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
-run() {
-	local out=$1 rc=0
-	shift
-	"$@" >"$out" 2>&1 </dev/null || rc=$?
-	{ echo "\$ $* -> $rc"; cat "$out"; } >>"$T/cmds.log"
-	return $rc
-}
 
 # --- the first mount, killed with unflushed saves ------------------------------------------
 fake_ctl '{"next_ip": "127.0.0.1"}'
@@ -56,7 +19,7 @@ pid1=$!
 t_track_pid $pid1
 mount_wait "$M" 120 || { fail "the first mount mounts"; t_done; }
 pass "the first mount mounts"
-ok_eq "it started the VM" 1 "$(requests POST $VMPATH/start)"
+ok_eq "it started the VM" 1 "$(fake_requests POST $VMPATH/start)"
 ok_eq "a VM file reads" hello "$(cat "$M/a.txt")"
 ok "an edit is saved" sh -c "echo edited >'$M/a.txt'"
 ok "a new file is saved" sh -c "echo new >'$M/n.txt'"
@@ -80,7 +43,7 @@ rc=$?
 ok_not "umount of the dead mount fails" test $rc -eq 0
 ok_not "at once (it does not wait for the dead daemon)" test $rc -eq 124
 ok "saying it cannot unmount it" grep -q "cannot unmount '$M'" "$T/umount.out"
-ok_eq "and deallocates nothing" 0 "$(requests POST $VMPATH/deallocate)"
+ok_eq "and deallocates nothing" 0 "$(fake_requests POST $VMPATH/deallocate)"
 
 # --- the next mount recovers the layer ---------------------------------------------------------
 "$WAKEFS" mount dsvm "$M" -f -o "known_hosts=$T/known_hosts,debounce_ms=200" \
@@ -89,7 +52,7 @@ pid2=$!
 t_track_pid $pid2
 mount_wait "$M" 120 || { fail "the second mount mounts"; t_done; }
 pass "the second mount mounts"
-ok_eq "it did not start the running VM" 1 "$(requests POST $VMPATH/start)"
+ok_eq "it did not start the running VM" 1 "$(fake_requests POST $VMPATH/start)"
 ok "the edit saved before the kill reaches the VM" wait_for 60 file_is "$R/a.txt" edited
 ok "and so does the new file" wait_for 60 file_is "$R/n.txt" new
 ok_eq "the mount shows both" "edited new" "$(cat "$M/a.txt" "$M/n.txt" | tr '\n' ' ' | sed 's/ $//')"
@@ -99,7 +62,7 @@ run "$T/umount.out" "$WAKEFS" umount "$M"
 ok_eq "wakefs umount of the second mount exits 0" 0 $?
 ok "it reports the deallocation" grep -q "deallocated 'dsvm'" "$T/umount.out"
 ok "the daemon is gone" wait_for 20 gone $pid2
-ok_eq "the fake saw one deallocate" 1 "$(requests POST $VMPATH/deallocate)"
+ok_eq "the fake saw one deallocate" 1 "$(fake_requests POST $VMPATH/deallocate)"
 ok_eq "the VM is left deallocated" deallocated "$(vm_power dsvm)"
 ok_eq "no mount record is left" "" "$(find "$T/run" -name '*.life*')"
 ok_not "no sanitizer report in the daemons' logs" grep -Eq 'Sanitizer|runtime error' \

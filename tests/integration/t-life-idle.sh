@@ -9,42 +9,14 @@
 # deallocation would) and starts again as the fake's power state changes.
 . "$top_srcdir/tests/lib.sh"
 t_init
-. "$top_srcdir/tests/fake-arm/fake-arm.sh"
+. "$top_srcdir/tests/tools/life-lib.sh"
 
-export XDG_STATE_HOME=$T/state XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data
-mkdir -p "$T/run" "$T/vm/proj" "$T/mnt" && chmod 700 "$T/run"
-R=$T/vm/proj
-M=$T/mnt
+life_azure_setup "idle_deallocate = 3s
+guard_cmd = pgrep -f '[w]akefs-no-such-job-$$'" || t_done
 echo hello >"$R/a.txt"
 echo listed >"$R/c.txt"
 mkdir "$R/sub" && echo deep >"$R/sub/deep.txt"
 
-sshd_start dsvm || { fail "sshd starts"; t_done; }
-fake_arm_start || { fail "the fake ARM server starts"; t_done; }
-grep '^dsvm ' "$VM_KNOWN_HOSTS" >"$T/known_hosts"
-cat >"$WAKEFS_CONFIG" <<EOC
-[dsvm]
-provider = azure
-subscription = $FAKE_SUB
-resource_group = rg1
-vm = dsvm
-arm_endpoint = $ARM
-authority_host = $ARM
-user = $VM_USER
-port = $VM_PORT
-identity = $VM_KEY
-remote_dir = $R
-idle_deallocate = 3s
-guard_cmd = pgrep -f '[w]akefs-no-such-job-$$'
-EOC
-
-requests() {
-	fake_get /_requests | python3 -c '
-import json, sys
-print(sum(1 for r in json.load(sys.stdin) if r["method"] == sys.argv[1] and r["path"].endswith(sys.argv[2])))' "$1" "$2"
-}
-VMPATH=/virtualMachines/dsvm
-file_is() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 deallocated() { [ "$(vm_power dsvm)" = deallocated ]; }
 conn_down() { "$WAKEFS" status "$M" | grep -q '^connection: *down'; }
 
@@ -92,17 +64,17 @@ WAKEFS_PID=$!
 t_track_pid $WAKEFS_PID
 mount_wait "$M" 120 || { fail "wakefs mount dsvm mounts"; t_done; }
 pass "wakefs mount dsvm mounts"
-ok_eq "the mount started the VM" 1 "$(requests POST $VMPATH/start)"
+ok_eq "the mount started the VM" 1 "$(fake_requests POST $VMPATH/start)"
 ok_eq "a VM file reads (and is cached)" hello "$(cat "$M/a.txt")"
 ok "the directory lists" ls "$M"
 
 # --- idle: deallocated, still mounted -----------------------------------------------------
-ok "after 3 idle seconds the fake sees a deallocate" wait_for 60 eval '[ "$(requests POST $VMPATH/deallocate)" -ge 1 ]'
+ok "after 3 idle seconds the fake sees a deallocate" wait_for 60 eval '[ "$(fake_requests POST $VMPATH/deallocate)" -ge 1 ]'
 ok "the VM is deallocated" wait_for 60 deallocated
 ok "the daemon says why" wait_for 20 grep -q "idle for 3s: deallocated 'dsvm'" "$T/wakefs.log"
 ok "the mount stays" is_mounted "$M"
 ok "the mount sees the VM gone" wait_for 60 conn_down
-starts=$(requests POST $VMPATH/start)
+starts=$(fake_requests POST $VMPATH/start)
 
 # --- asleep: the layer answers ------------------------------------------------------------
 ok_eq "a cached file reads while the VM sleeps" hello "$(timeout 20 cat "$M/a.txt")"
@@ -110,7 +82,7 @@ ok "a new file is written while it sleeps" timeout 20 sh -c "echo asleep >'$M/b.
 ok "a cached file is edited while it sleeps" timeout 20 sh -c "echo edited >'$M/a.txt'"
 ok_eq "the mount shows both" "asleep edited" "$(timeout 20 cat "$M/b.txt" "$M/a.txt" | tr '\n' ' ' | sed 's/ $//')"
 ok "status lists them as held in the layer" sh -c "'$WAKEFS' status '$M' | grep -q b.txt"
-ok_eq "none of this woke the VM" "$starts" "$(requests POST $VMPATH/start)"
+ok_eq "none of this woke the VM" "$starts" "$(fake_requests POST $VMPATH/start)"
 ok_eq "the VM is still deallocated" deallocated "$(vm_power dsvm)"
 ok_not "the new file is not on the VM" test -e "$R/b.txt"
 ok_eq "the VM's file is unchanged" hello "$(cat "$R/a.txt")"
@@ -121,20 +93,20 @@ ok "status says the VM is deallocated" grep -Eq '^vm: +dsvm deallocated$' "$T/st
 fake_ctl '{"next_ip": "127.0.0.1"}'
 ok_eq "a file in a directory never listed reads with the VM's content" deep \
 	"$(timeout 300 cat "$M/sub/deep.txt")"
-ok_eq "the fake saw a start after the deallocate" $((starts + 1)) "$(requests POST $VMPATH/start)"
+ok_eq "the fake saw a start after the deallocate" $((starts + 1)) "$(fake_requests POST $VMPATH/start)"
 ok "the daemon says it woke the VM" grep -q "woke the VM of 'dsvm' for an access" "$T/wakefs.log"
 ok "the new file written while it slept reaches the VM" wait_for 60 file_is "$R/b.txt" asleep
 ok "and so does the edit" wait_for 60 file_is "$R/a.txt" edited
 ok "the directory lists again (c.txt known, its content not)" ls "$M"
 
 # --- asleep again: a file listed but never read (its download waits) wakes it ------------------
-ok "idle again: a second deallocate" wait_for 60 eval '[ "$(requests POST $VMPATH/deallocate)" -ge 2 ]'
+ok "idle again: a second deallocate" wait_for 60 eval '[ "$(fake_requests POST $VMPATH/deallocate)" -ge 2 ]'
 ok "the VM is deallocated again" wait_for 60 deallocated
 ok "the mount sees the VM gone again" wait_for 60 conn_down
-starts=$(requests POST $VMPATH/start)
+starts=$(fake_requests POST $VMPATH/start)
 fake_ctl '{"next_ip": "127.0.0.1"}'
 ok_eq "a listed file never read reads with the VM's content" listed "$(timeout 300 cat "$M/c.txt")"
-ok_eq "the fake saw one more start" $((starts + 1)) "$(requests POST $VMPATH/start)"
+ok_eq "the fake saw one more start" $((starts + 1)) "$(fake_requests POST $VMPATH/start)"
 ok "the daemon says the read waited for the VM" grep -q "an access to 'dsvm' waits for the VM" "$T/wakefs.log"
 
 # --- the end: unmounted, deallocated --------------------------------------------------------

@@ -1,0 +1,60 @@
+# tests/tools/life-lib.sh: the set-up the t-life-*.sh tests of a profile mount
+# on the fake Azure share (source after tests/lib.sh and t_init).
+#
+#   life_azure_setup [CONFIG_LINES]
+#       private XDG dirs under $T; R (the VM's project dir, $T/vm/proj) and M
+#       (the mountpoint); a throwaway sshd as the "VM" (host key alias dsvm),
+#       the fake ARM server, $T/known_hosts holding the VM's key under the
+#       profile name only, and the profile [dsvm] (provider = azure at the
+#       fake, the sshd's user, port and key, remote_dir = $R) plus
+#       CONFIG_LINES. Returns non-zero (after a failed check) when a part does
+#       not start.
+#   fake_requests METHOD SUFFIX   how many requests the fake logged whose path ends so
+#   run OUT CMD...                CMD's output to OUT and to $T/cmds.log (shown when a check fails)
+#   file_is FILE TEXT             FILE exists and holds TEXT
+#   gone PID                      the process has exited
+
+. "$top_srcdir/tests/fake-arm/fake-arm.sh"
+
+VMPATH=/virtualMachines/dsvm
+
+life_azure_setup() {
+	export XDG_STATE_HOME=$T/state XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data
+	mkdir -p "$T/run" "$T/vm/proj" "$T/mnt" && chmod 700 "$T/run"
+	R=$T/vm/proj
+	M=$T/mnt
+	sshd_start dsvm || { fail "sshd starts"; return 1; }
+	fake_arm_start || { fail "the fake ARM server starts"; return 1; }
+	grep '^dsvm ' "$VM_KNOWN_HOSTS" >"$T/known_hosts"
+	cat >"$WAKEFS_CONFIG" <<-EOC
+		[dsvm]
+		provider = azure
+		subscription = $FAKE_SUB
+		resource_group = rg1
+		vm = dsvm
+		arm_endpoint = $ARM
+		authority_host = $ARM
+		user = $VM_USER
+		port = $VM_PORT
+		identity = $VM_KEY
+		remote_dir = $R
+		${1:-}
+	EOC
+}
+
+fake_requests() {
+	fake_get /_requests | python3 -c '
+import json, sys
+print(sum(1 for r in json.load(sys.stdin) if r["method"] == sys.argv[1] and r["path"].endswith(sys.argv[2])))' "$1" "$2"
+}
+
+run() {
+	local out=$1 rc=0
+	shift
+	"$@" >"$out" 2>&1 </dev/null || rc=$?
+	{ echo "\$ $* -> $rc"; cat "$out"; } >>"$T/cmds.log"
+	return $rc
+}
+
+file_is() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
