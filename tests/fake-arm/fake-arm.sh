@@ -7,6 +7,11 @@
 #                           WAKEFS_CONFIG and the service principal variables
 #   fake_ctl JSON           switch a scenario (POST /_control)
 #   fake_get PATH           GET a control document (/_requests, /_state)
+#   fake_vm_profile NAME [LINES]
+#                           append to $WAKEFS_CONFIG the profile [NAME]: the
+#                           fake's VM dsvm, logged in to as the last
+#                           sshd_start says (VM_USER, VM_PORT, VM_KEY), plus
+#                           LINES (more key = value lines)
 #   vmctl ARGS...           run $VMCTL, stdout to $T/out, stderr to $T/err,
 #                           both appended to $T/all.log; returns its exit code
 
@@ -44,6 +49,23 @@ fake_arm_start() {
 	printf '#!/bin/sh\nexit 127\n' >"$T/noaz/az"
 	chmod +x "$T/noaz/az"
 	export PATH="$T/noaz:$PATH"
+}
+
+fake_vm_profile() {
+	cat >>"$WAKEFS_CONFIG" <<-CONF
+
+		[$1]
+		provider = azure
+		subscription = $FAKE_SUB
+		resource_group = rg1
+		vm = dsvm
+		user = $VM_USER
+		port = $VM_PORT
+		identity = $VM_KEY
+		arm_endpoint = $ARM
+		authority_host = $ARM
+		${2:-}
+	CONF
 }
 
 fake_ctl() {

@@ -93,20 +93,7 @@ vmctl bogus
 ok_eq "an unknown command exits 2" 2 "$?"
 # an Azure VM whose public IP is this sshd: start, wait, ssh end to end
 fake_arm_start || { fail "fake ARM server starts"; t_done; }
-cat >>"$T/config" <<EOF2
-
-[vm2]
-provider = azure
-subscription = $FAKE_SUB
-resource_group = rg1
-vm = dsvm
-user = $VM_USER
-port = $VM_PORT
-identity = $VM_KEY
-arm_endpoint = $ARM
-authority_host = $ARM
-EOF2
-export WAKEFS_CONFIG="$T/config"
+fake_vm_profile vm2
 fake_ctl '{"next_ip": "127.0.0.1"}'
 ok "azure: start" vmctl --profile vm2 start
 ok "azure: wait until SSH answers at the resolved IP" vmctl --profile vm2 wait --timeout 20

@@ -14,19 +14,8 @@ sshd_start wd || { fail "sshd starts"; t_done; }
 fake_arm_start || { fail "fake ARM server starts"; t_done; }
 
 VM_ID_DSVM="/subscriptions/$FAKE_SUB/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/dsvm"
+fake_vm_profile wd "watchdog_minutes = 30"
 cat >>"$T/config" <<EOF
-
-[wd]
-provider = azure
-subscription = $FAKE_SUB
-resource_group = rg1
-vm = dsvm
-user = $VM_USER
-port = $VM_PORT
-identity = $VM_KEY
-arm_endpoint = $ARM
-authority_host = $ARM
-watchdog_minutes = 30
 
 [plain]
 provider = none
@@ -107,19 +96,7 @@ ok "still the same script" cmp "$LIB/wakefs-watchdog.sh" "$top_srcdir/scripts/wa
 # ---- an unprivileged login: sudo -n, or a message saying what it needs ----
 ROOT_VM_KNOWN_HOSTS=$VM_KNOWN_HOSTS
 if sshd_start --user wakefs-wd wdu; then
-	cat >>"$T/config" <<EOF
-
-[wdu]
-provider = azure
-subscription = $FAKE_SUB
-resource_group = rg1
-vm = dsvm
-user = $VM_USER
-port = $VM_PORT
-identity = $VM_KEY
-arm_endpoint = $ARM
-authority_host = $ARM
-EOF
+	fake_vm_profile wdu
 	mkdir -p "$T/root-user"
 	chown "$VM_USER" "$T/root-user"
 	U_OPTS=(-- -o "UserKnownHostsFile=$VM_KNOWN_HOSTS" -o BatchMode=yes -o StrictHostKeyChecking=yes)

@@ -26,20 +26,9 @@ life_azure_setup() {
 	sshd_start dsvm || { fail "sshd starts"; return 1; }
 	fake_arm_start || { fail "the fake ARM server starts"; return 1; }
 	grep '^dsvm ' "$VM_KNOWN_HOSTS" >"$T/known_hosts"
-	cat >"$WAKEFS_CONFIG" <<-EOC
-		[dsvm]
-		provider = azure
-		subscription = $FAKE_SUB
-		resource_group = rg1
-		vm = dsvm
-		arm_endpoint = $ARM
-		authority_host = $ARM
-		user = $VM_USER
-		port = $VM_PORT
-		identity = $VM_KEY
-		remote_dir = $R
-		${1:-}
-	EOC
+	: >"$WAKEFS_CONFIG"	# only this profile
+	fake_vm_profile dsvm "remote_dir = $R
+${1:-}"
 }
 
 fake_requests() {
