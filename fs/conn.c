@@ -355,6 +355,22 @@ static void conn_exec_all(struct conn *c)
 	}
 }
 
+/*
+ * Is there data libssh2 has already taken off the socket for a channel we
+ * read? Then the loop must not sleep in poll(2): the socket shows nothing.
+ */
+static int conn_pending(struct conn *c)
+{
+	const struct conn_exec *e;
+
+	if (ssh_chan_pending(c->sftp))
+		return 1;
+	for (e = c->execs; e; e = e->next)
+		if (e->state == EXEC_READ && ssh_chan_pending(e->chan))
+			return 1;
+	return fwd_pending(c->fwd);
+}
+
 /* --- the SFTP stream -------------------------------------------------------- */
 
 /* Write queued requests until the channel takes no more; *moved counts bytes. */
@@ -775,7 +791,7 @@ static void *conn_main(void *arg)
 			c->wait_first = rc == -EPROTO;
 			continue;
 		}
-		if (moved)
+		if (moved || conn_pending(c))
 			continue;
 		pfd[0].fd = c->wakefd;
 		pfd[0].events = POLLIN;

@@ -429,6 +429,17 @@ int fwd_pollfds(const struct fwd *f, struct pollfd *pfd, int max)
 	return n;
 }
 
+int fwd_pending(const struct fwd *f)
+{
+	const struct fwd_conn *k;
+
+	for (k = f ? f->conns : NULL; k; k = k->next)
+		if (k->state == FC_OPEN && k->ch && !k->remote_eof && k->down_len < FWD_BUF &&
+		    ssh_chan_pending(k->ch))
+			return 1;
+	return 0;
+}
+
 void fwd_service(struct fwd *f, struct ssh *s, size_t *moved)
 {
 	struct fwd_conn **p, *k;

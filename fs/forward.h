@@ -68,6 +68,8 @@ int fwd_pollfds(const struct fwd *f, struct pollfd *pfd, int max);
  * that connection only.
  */
 void fwd_service(struct fwd *f, struct ssh *s, size_t *moved);
+/* 1 if a connection could read data libssh2 already holds for its channel. */
+int fwd_pending(const struct fwd *f);
 /*
  * The session is gone (call before freeing it): every forwarded connection
  * is reset; the listeners stay, and connections accepted later use the next

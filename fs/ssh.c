@@ -629,7 +629,13 @@ int ssh_connect(struct ssh **out, const struct ssh_params *p, char *err, size_t 
 	rc = ssh_auth(s, p, err, errlen);
 	if (rc)
 		goto out;
-	libssh2_keepalive_config(s->session, 1, p->keepalive_s > 0 ? (unsigned)p->keepalive_s : 15);
+	/*
+	 * No reply wanted: libssh2 never takes the server's REQUEST_FAILURE
+	 * off its packet list, so one would pile up per keepalive for the
+	 * session's life. The TCP ACK of the keepalive is what TCP_USER_TIMEOUT
+	 * watches to notice a dead link.
+	 */
+	libssh2_keepalive_config(s->session, 0, p->keepalive_s > 0 ? (unsigned)p->keepalive_s : 15);
 	*out = s;
 	s = NULL;
 	rc = 0;
@@ -903,6 +909,22 @@ static int ssh_chan_finish(struct ssh_chan *c)
 		return 0;
 	ssh_done(c->s, who);
 	return rc == LIBSSH2_ERROR_EAGAIN && c->s->sending == who ? -EAGAIN : 0;
+}
+
+int ssh_chan_pending(struct ssh_chan *c)
+{
+	unsigned long avail = 0;
+
+	/*
+	 * A libssh2 read on any channel drains the socket into the session's
+	 * packet list, for every channel: a reply can sit there while the
+	 * socket is empty, and poll(2) would not see it. Counted only when a
+	 * read may run now; otherwise the half-sent packet's POLLOUT wakes us.
+	 */
+	if (!c->ch || c->state != CHAN_READY || !ssh_may(c->s, &c->tags[OP_READ]))
+		return 0;
+	libssh2_channel_window_read_ex(c->ch, &avail, NULL);
+	return avail > 0;
 }
 
 int ssh_chan_eof(struct ssh_chan *c)

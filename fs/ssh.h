@@ -73,6 +73,11 @@ ssize_t ssh_chan_read(struct ssh_chan *c, int ext, void *buf, size_t len);
 ssize_t ssh_chan_write(struct ssh_chan *c, const void *buf, size_t len);
 /* 1 once the server sent EOF (or closed) and everything before it was read. */
 int ssh_chan_eof(struct ssh_chan *c);
+/*
+ * 1 if data for @c already sits in libssh2's buffers (read from the socket
+ * by a call on another channel), so poll(2) on the socket would not show it.
+ */
+int ssh_chan_pending(struct ssh_chan *c);
 /* Tell the server we send no more (may return -EAGAIN; call again). */
 int ssh_chan_send_eof(struct ssh_chan *c);
 int ssh_chan_exit_status(struct ssh_chan *c);

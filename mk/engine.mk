@@ -24,6 +24,7 @@ tests_unit_check_sshconf_LDADD = $(UNIT_LIBS)
 INTEGRATION_TESTS += tests/integration/t-engine-bigfile.sh
 INTEGRATION_TESTS += tests/integration/t-engine-reconnect.sh
 INTEGRATION_TESTS += tests/integration/t-engine-hostile.sh
+INTEGRATION_TESTS += tests/integration/t-engine-stall.sh
 EXTRA_DIST += tests/tools/evil-sftp.py
 INTEGRATION_TESTS += tests/integration/t-engine-fuzz.sh
 EXTRA_DIST += tests/fuzz/fuzz_sftp.c
