@@ -306,36 +306,116 @@ static int ops_access(const char *path, int mask)
 	return 0;
 }
 
-struct ops_readdir {
-	void *buf;
-	fuse_fill_dir_t filler;
-	enum fuse_fill_dir_flags flags;
+/*
+ * An open directory: its listing, taken whole by the readdir at offset 0.
+ *
+ * readdir hands out entries with their index + 1 as offset, never 0: libfuse
+ * 3.14's high-level API drops the attributes of a READDIRPLUS entry filled
+ * with offset 0 (it sends node id 0, which the kernel ignores), so `ls -l`
+ * would send a LOOKUP, one round trip to the VM, per entry. With offsets the
+ * entries arrive with their attributes and `ls -lR` sends nothing per file.
+ * The kernel asks again from a later offset when its buffer fills; those
+ * calls are served from this listing. Offset 0 (opendir, rewinddir) lists the
+ * VM again.
+ */
+struct ops_dirent {
+	char *name;
+	struct stat st;
 };
 
-static int ops_readdir_entry(const char *name, const struct stat *st, void *payload)
+struct ops_dir {
+	struct ops_dirent *ents;
+	size_t n, cap;
+	int listed;	/* ents holds a listing (a seekdir may come before any offset 0) */
+};
+
+static struct ops_dir *ops_dh(struct fuse_file_info *fi)
 {
-	struct ops_readdir *rd = payload;
+	return (struct ops_dir *)(uintptr_t)fi->fh;
+}
+
+static void ops_dir_clear(struct ops_dir *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	d->n = 0;
+}
+
+static int ops_dir_add(const char *name, const struct stat *st, void *payload)
+{
+	struct ops_dir *d = payload;
+	struct ops_dirent *e;
+	size_t cap;
 
 	if (ops_is_hidden_name(name))
 		return 0;
-	/* Offset 0: libfuse keeps the whole listing; non-zero means out of memory. */
-	return rd->filler(rd->buf, name, st, 0, rd->flags) ? 1 : 0;
+	if (d->n == d->cap) {
+		cap = d->cap ? d->cap * 2 : 64;
+		e = realloc(d->ents, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		d->ents = e;
+		d->cap = cap;
+	}
+	e = &d->ents[d->n];
+	e->name = strdup(name);
+	if (!e->name)
+		return -ENOMEM;
+	e->st = *st;
+	d->n++;
+	return 0;
+}
+
+static int ops_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct ops_dir *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	fi->fh = (uint64_t)(uintptr_t)d;
+	return 0;
+}
+
+static int ops_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct ops_dir *d = ops_dh(fi);
+
+	if (d) {
+		ops_dir_clear(d);
+		free(d->ents);
+		free(d);
+	}
+	return 0;
 }
 
 static int ops_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	struct ops_readdir rd = {
-		.buf = buf,
-		.filler = filler,
-		.flags = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0,
-	};
+	enum fuse_fill_dir_flags ff = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
+	struct ops_dir *d = ops_dh(fi);
+	size_t i;
 	int err;
 
 	if (!path)
 		return -ENOENT;	/* removed while open: nothing to list */
-	err = ops_be_readdir(ops_self(), path, ops_readdir_entry, &rd);
-	return err > 0 ? 0 : err;	/* >0: the filler failed and recorded why */
+	if (off < 0)
+		return -EINVAL;
+	if (off == 0 || !d->listed) {
+		ops_dir_clear(d);
+		d->listed = 0;
+		err = ops_be_readdir(ops_self(), path, ops_dir_add, d);
+		if (err) {
+			ops_dir_clear(d);
+			return err;
+		}
+		d->listed = 1;
+	}
+	for (i = (size_t)off; i < d->n; i++)
+		if (filler(buf, d->ents[i].name, &d->ents[i].st, (off_t)i + 1, ff))
+			break;	/* the kernel's buffer is full: it asks again from here */
+	return 0;
 }
 
 static int ops_open_common(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
@@ -506,7 +586,9 @@ static const struct fuse_operations ops_operations = {
 	.init = ops_init,
 	.getattr = ops_getattr,
 	.access = ops_access,
+	.opendir = ops_opendir,
 	.readdir = ops_readdir,
+	.releasedir = ops_releasedir,
 	.open = ops_open,
 	.create = ops_create,
 	.read = ops_read,
