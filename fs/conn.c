@@ -40,7 +40,27 @@
 
 #define CONN_HASH 1024
 #define CONN_BACKOFF_MAX_MS 30000
-#define CONN_INBUF (SFTP_MAX_PACKET + 4 + 65536)
+/*
+ * Replies are read in two ways. Bytes are first read into a small staging
+ * buffer (c->in, CONN_STAGE bytes), and the whole packets found there are
+ * copied out; a packet that does not fit gets its own buffer, which takes
+ * the bytes staged so far, and the rest of the packet is read from libssh2
+ * straight into it (c->big). So a READ reply of 256 KiB is copied once, by
+ * libssh2, instead of into the staging buffer, out of it again and, for its
+ * tail, to the buffer's front.
+ */
+#define CONN_STAGE 16384
+/*
+ * Buffers for replies of CONN_POOL_MIN..CONN_POOL_CAP bytes (READ replies:
+ * max_read is at most 256 KiB) are allocated CONN_POOL_CAP big and recycled
+ * through a small pool (conn_reply_free): a read streaming at 100 MB/s
+ * would otherwise have malloc hand back freshly mapped memory, and the
+ * kernel fault it in page by page, for every reply. The pool is emptied
+ * after a second without traffic.
+ */
+#define CONN_POOL_MIN (64u * 1024)
+#define CONN_POOL_CAP (256u * 1024 + 1024)
+#define CONN_POOL_MAX 40
 
 struct conn_req {
 	struct conn_req *next;	/* subq or sendq link */
@@ -91,13 +111,17 @@ struct conn {
 	size_t max_read, max_write;
 	conn_redial_fn redial;
 	void *redial_payload;
+	unsigned char *pool[CONN_POOL_MAX];	/* spare reply buffers, CONN_POOL_CAP bytes */
+	int npool;
 	/* --- I/O thread only below --- */
 	struct ssh *ssh;
 	struct ssh_chan *sftp;
 	struct conn_req *sendq, *sendq_tail;
 	struct conn_req *hash[CONN_HASH];
-	unsigned char *in;
+	unsigned char *in;	/* CONN_STAGE bytes */
 	size_t inlen;
+	unsigned char *big;	/* the packet being read straight into its buffer */
+	size_t big_len, big_have;
 	int backoff_ms;
 	int wait_first;		/* sleep the backoff before the next dial */
 	struct fwd *fwd;	/* port forwards; NULL: none */
@@ -130,6 +154,54 @@ static void conn_wake(struct conn *c)
 	(void)n;
 }
 
+/* --- reply buffers ------------------------------------------------------------ */
+
+static int conn_poolable(size_t len)
+{
+	return len >= CONN_POOL_MIN && len <= CONN_POOL_CAP;
+}
+
+/* A buffer for a reply of @len bytes (NULL: out of memory). */
+static unsigned char *conn_buf_get(struct conn *c, size_t len)
+{
+	unsigned char *p = NULL;
+
+	if (!conn_poolable(len))
+		return malloc(len);
+	pthread_mutex_lock(&c->lock);
+	if (c->npool)
+		p = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->lock);
+	return p ? p : malloc(CONN_POOL_CAP);
+}
+
+void conn_reply_free(struct conn *c, unsigned char *reply, size_t len)
+{
+	if (reply && conn_poolable(len)) {
+		pthread_mutex_lock(&c->lock);
+		if (c->npool < CONN_POOL_MAX) {
+			c->pool[c->npool++] = reply;
+			reply = NULL;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	free(reply);
+}
+
+static void conn_pool_drain(struct conn *c)
+{
+	unsigned char *spare[CONN_POOL_MAX];
+	int n, i;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->npool;
+	memcpy(spare, c->pool, (size_t)n * sizeof(spare[0]));
+	c->npool = 0;
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < n; i++)
+		free(spare[i]);
+}
+
 /* --- completing requests (I/O thread) -------------------------------------- */
 
 static void conn_req_free(struct conn_req *q)
@@ -149,7 +221,7 @@ static void conn_complete(struct conn *c, struct conn_req *q, int err, unsigned 
 	pthread_mutex_lock(&c->lock);
 	if (q->abandoned) {
 		pthread_mutex_unlock(&c->lock);
-		free(reply);
+		conn_reply_free(c, reply, len);
 		conn_req_free(q);
 		return;
 	}
@@ -406,27 +478,85 @@ static int conn_send(struct conn *c, size_t *moved)
 	return 0;
 }
 
-static int conn_dispatch(struct conn *c, const unsigned char *p, size_t len)
+/* Hand the reply packet @p (owned, from conn_buf_get) to its request. */
+static int conn_dispatch(struct conn *c, unsigned char *p, size_t len)
 {
 	struct conn_req *q;
-	unsigned char *copy;
 	uint8_t type;
 	uint32_t id;
 
-	if (sftp_dec_header(p, len, &type, &id))
+	if (sftp_dec_header(p, len, &type, &id)) {
+		conn_reply_free(c, p, len);
 		return -EPROTO;
+	}
 	q = conn_hash_take(c, id);
 	if (!q) {
 		conn_log("ignoring an SFTP reply with unknown id %u from '%s'", id, c->sp.name);
+		conn_reply_free(c, p, len);
 		return 0;
 	}
-	copy = malloc(len);
-	if (!copy) {
-		conn_complete(c, q, -ENOMEM, NULL, 0);
-		return 0;
+	conn_complete(c, q, 0, p, len);
+	return 0;
+}
+
+/* Read the rest of the packet in c->big; a whole one is dispatched. */
+static ssize_t conn_recv_big(struct conn *c)
+{
+	unsigned char *p;
+	ssize_t n;
+	int rc;
+
+	n = ssh_chan_read(c->sftp, 0, c->big + c->big_have, c->big_len - c->big_have);
+	if (n <= 0)
+		return n;
+	c->big_have += (size_t)n;
+	if (c->big_have == c->big_len) {
+		p = c->big;
+		c->big = NULL;
+		rc = conn_dispatch(c, p, c->big_len);
+		if (rc)
+			return rc;
 	}
-	memcpy(copy, p, len);
-	conn_complete(c, q, 0, copy, len);
+	return n;
+}
+
+/*
+ * Dispatch the whole packets staged in c->in; a partial one whose length is
+ * known moves to its own buffer (c->big), which the next reads fill.
+ */
+static int conn_recv_staged(struct conn *c)
+{
+	unsigned char *p;
+	size_t off = 0, have;
+	uint32_t plen = 0;
+	int rc;
+
+	while ((rc = sftp_packet_len(c->in + off, c->inlen - off, &plen)) == 1) {
+		p = conn_buf_get(c, plen);
+		if (!p)
+			return -ENOMEM;	/* the stream cannot be resumed mid-packet */
+		memcpy(p, c->in + off + 4, plen);
+		rc = conn_dispatch(c, p, plen);
+		if (rc)
+			return rc;
+		off += 4 + plen;
+	}
+	if (rc < 0) {
+		conn_log("bad SFTP packet length from '%s'", c->sp.name);
+		return rc;
+	}
+	have = c->inlen - off;
+	if (have >= 4) {
+		c->big = conn_buf_get(c, plen);
+		if (!c->big)
+			return -ENOMEM;
+		c->big_len = plen;
+		c->big_have = have - 4;
+		memcpy(c->big, c->in + off + 4, c->big_have);
+		have = 0;
+	}
+	memmove(c->in, c->in + off, have);
+	c->inlen = have;
 	return 0;
 }
 
@@ -434,13 +564,15 @@ static int conn_dispatch(struct conn *c, const unsigned char *p, size_t len)
 static int conn_recv(struct conn *c, size_t *moved)
 {
 	char junk[4096];
-	size_t off;
 	ssize_t n;
-	uint32_t plen;
-	int rc;
+	int rc, big;
 
 	for (;;) {
-		n = ssh_chan_read(c->sftp, 0, c->in + c->inlen, CONN_INBUF - c->inlen);
+		big = c->big != NULL;
+		if (big)
+			n = conn_recv_big(c);
+		else
+			n = ssh_chan_read(c->sftp, 0, c->in + c->inlen, CONN_STAGE - c->inlen);
 		if (n == -EAGAIN)
 			break;
 		if (n < 0)
@@ -450,21 +582,13 @@ static int conn_recv(struct conn *c, size_t *moved)
 				return -ECONNRESET;
 			break;
 		}
-		c->inlen += (size_t)n;
 		*moved += (size_t)n;
-		off = 0;
-		while ((rc = sftp_packet_len(c->in + off, c->inlen - off, &plen)) == 1) {
-			rc = conn_dispatch(c, c->in + off + 4, plen);
-			if (rc)
-				return rc;
-			off += 4 + plen;
-		}
-		if (rc < 0) {
-			conn_log("bad SFTP packet length from '%s'", c->sp.name);
+		if (big)
+			continue;
+		c->inlen += (size_t)n;
+		rc = conn_recv_staged(c);
+		if (rc)
 			return rc;
-		}
-		memmove(c->in, c->in + off, c->inlen - off);
-		c->inlen -= off;
 	}
 	while (ssh_chan_read(c->sftp, 1, junk, sizeof(junk)) > 0)
 		;	/* the server's stderr */
@@ -694,6 +818,8 @@ static void conn_lost(struct conn *c, int proto)
 	ssh_free(c->ssh);
 	c->ssh = NULL;
 	c->inlen = 0;
+	conn_reply_free(c, c->big, c->big_len);
+	c->big = NULL;
 }
 
 /* Wait up to @ms for a wake-up; returns 1 if we are stopping. */
@@ -799,9 +925,14 @@ static void *conn_main(void *arg)
 		pfd[1].events = ssh_poll_events(c->ssh);
 		pfd[0].revents = pfd[1].revents = 0;
 		nfd = 2 + fwd_pollfds(c->fwd, pfd + 2, FWD_MAX + FWD_MAX_CONNS);
-		if (poll(pfd, (nfds_t)nfd, 1000) > 0 &&
-		    (pfd[0].revents & POLLIN))
+		rc = poll(pfd, (nfds_t)nfd, 1000);
+		if (rc > 0 && (pfd[0].revents & POLLIN))
 			n = read(c->wakefd, &v, sizeof(v));
+		else if (rc == 0) {
+			/* A second without traffic: give back the buffers kept for streaming. */
+			conn_pool_drain(c);
+			ssh_trim(c->ssh);
+		}
 	}
 	(void)n;
 	/* Stopping: fail everything still here. */
@@ -848,7 +979,7 @@ int conn_new(struct conn **out, const struct ssh_params *sp, int request_timeout
 	if (!c)
 		return -ENOMEM;
 	c->wakefd = -1;
-	c->in = malloc(CONN_INBUF);
+	c->in = malloc(CONN_STAGE);
 	c->sp = *sp;
 	c->sp.name = conn_own(c, 0, sp->name);
 	c->sp.host = conn_own(c, 1, sp->host);
@@ -916,6 +1047,8 @@ void conn_free(struct conn *c)
 	if (c->wakefd >= 0)
 		close(c->wakefd);
 	free(c->in);
+	free(c->big);
+	conn_pool_drain(c);
 	for (i = 0; i < (int)(sizeof(c->own) / sizeof(c->own[0])); i++)
 		free(c->own[i]);
 	pthread_condattr_destroy(&c->condattr);

@@ -68,6 +68,11 @@ int conn_wait(struct conn *c, struct conn_req *q, unsigned char **reply, size_t 
 /* conn_wait, also telling which session generation the reply came from. */
 int conn_wait_gen(struct conn *c, struct conn_req *q, unsigned char **reply, size_t *len,
 		  unsigned int *gen);
+/*
+ * Free a reply from conn_wait (@len: its length): the buffers of large
+ * replies go back to a pool for the next ones. free() is fine too.
+ */
+void conn_reply_free(struct conn *c, unsigned char *reply, size_t len);
 /* Give up on @q without waiting (a read-ahead nobody wants): consumes @q. */
 void conn_abandon(struct conn *c, struct conn_req *q);
 /* conn_submit + conn_wait. */

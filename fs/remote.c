@@ -47,7 +47,8 @@ struct remote_chunk {
 	uint64_t off;
 	uint32_t len;
 	struct conn_req *q;	/* NULL once the reply is in */
-	unsigned char *reply;	/* the whole reply packet */
+	unsigned char *reply;	/* the whole reply packet (freed with remote_chunk_free) */
+	size_t reply_len;
 	const unsigned char *data;	/* its payload; data_len bytes from off */
 	size_t data_len;
 	int err;		/* 0, or the read's -errno */
@@ -497,7 +498,8 @@ int remote_open(struct remote *r, const char *path, int flags, mode_t mode, stru
 }
 
 /* Decode one READ reply into @dst; returns the byte count, 0 at EOF, or -errno. */
-static ssize_t remote_read_reply(unsigned char *p, size_t len, void *dst, size_t want)
+static ssize_t remote_read_reply(struct remote *r, unsigned char *p, size_t len, void *dst,
+				 size_t want)
 {
 	const unsigned char *data;
 	size_t dlen;
@@ -515,7 +517,7 @@ static ssize_t remote_read_reply(unsigned char *p, size_t len, void *dst, size_t
 		memcpy(dst, data, dlen);
 		n = (ssize_t)dlen;
 	}
-	free(p);
+	conn_reply_free(r->conn, p, len);
 	return n;
 }
 
@@ -563,7 +565,7 @@ static ssize_t remote_read_window(struct remote_file *f, unsigned char *buf, siz
 			break;
 		want = tail == n - 1 ? len - tail * chunk : chunk;
 		err = conn_wait(f->r->conn, q[tail], &p, &plen);
-		got = err ? err : remote_read_reply(p, plen, buf + tail * chunk, want);
+		got = err ? err : remote_read_reply(f->r, p, plen, buf + tail * chunk, want);
 		tail++;
 		if (stop)
 			continue;	/* only collecting what is in flight */
@@ -584,6 +586,14 @@ static ssize_t remote_read_window(struct remote_file *f, unsigned char *buf, siz
 
 static int remote_wb_drain(struct remote_file *f);
 static void remote_ra_drop(struct remote_file *f);
+
+/* Free a read-ahead chunk, giving up on its reply if it is still to come. */
+static void remote_chunk_free(struct remote_file *f, struct remote_chunk *c)
+{
+	conn_abandon(f->r->conn, c->q);
+	conn_reply_free(f->r->conn, c->reply, c->reply_len);
+	free(c);
+}
 
 /*
  * The handle belongs to a session that is gone (or, with @force, to one that
@@ -639,9 +649,7 @@ static void remote_ra_drop(struct remote_file *f)
 
 	while ((c = f->ra_head)) {
 		f->ra_head = c->next;
-		conn_abandon(f->r->conn, c->q);
-		free(c->reply);
-		free(c);
+		remote_chunk_free(f, c);
 	}
 	f->ra_tail = NULL;
 }
@@ -684,6 +692,7 @@ static void remote_ra_settle(struct remote_file *f, struct remote_chunk *c)
 		return;
 	err = conn_wait(f->r->conn, c->q, &c->reply, &plen);
 	c->q = NULL;
+	c->reply_len = plen;
 	if (!err) {
 		err = remote_reply(c->reply, plen, SSH_FXP_DATA);
 		if (err == -ENODATA)
@@ -715,9 +724,7 @@ static ssize_t remote_pread_ra(struct remote_file *f, unsigned char *buf, size_t
 		f->ra_head = c->next;
 		if (!f->ra_head)
 			f->ra_tail = NULL;
-		conn_abandon(f->r->conn, c->q);
-		free(c->reply);
-		free(c);
+		remote_chunk_free(f, c);
 	}
 	if (!f->ra_head)
 		f->ra_end = off;
@@ -746,8 +753,7 @@ static ssize_t remote_pread_ra(struct remote_file *f, unsigned char *buf, size_t
 			f->ra_head = c->next;
 			if (!f->ra_head)
 				f->ra_tail = NULL;
-			free(c->reply);
-			free(c);
+			remote_chunk_free(f, c);
 		}
 	}
 	if (total == 0 && err)

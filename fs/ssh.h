@@ -44,6 +44,8 @@ struct ssh_params {
 /* Connect and authenticate; on failure writes a user-facing message to @err. */
 int ssh_connect(struct ssh **out, const struct ssh_params *p, char *err, size_t errlen);
 void ssh_free(struct ssh *s);
+/* Give back the packet buffers kept for reuse (call when the link is idle). */
+void ssh_trim(struct ssh *s);
 
 int ssh_fd(const struct ssh *s);
 void ssh_set_blocking(struct ssh *s, int blocking);
