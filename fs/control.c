@@ -343,6 +343,7 @@ static void control_status_json(struct control *c, const struct flush_stats *st,
 		    ls->s[PATH_DIRTY].n, ls->s[PATH_HELD].n + ls->s[PATH_HELD].git,
 		    ls->s[PATH_CONFLICT].n, ls->s[PATH_WHITEOUT].n);
 	cbuf_printf(out, ",\"held_under_git\":%zu", ls->s[PATH_HELD].git);
+	cbuf_printf(out, ",\"learned\":%llu", (unsigned long long)layer_learned(c->l));
 	for (k = PATH_DIRTY; k < 5; k++) {
 		cbuf_printf(out, ",\"%s\":[", names[k]);
 		for (i = 0; i < ls->s[k].n; i++) {
@@ -413,6 +414,9 @@ static int control_status(struct control *c, int json, struct cbuf *out, struct 
 		cbuf_printf(out, "layer:      %s\n", layer_dir(c->l));
 		cbuf_printf(out, "policy:     flush %s\n", c->policy);
 		cbuf_printf(out, "connection: %s\n", st.connected ? "up" : "down (reconnecting)");
+		if (layer_learned(c->l))
+			cbuf_printf(out, "cache:      %llu paths learnt from the VM in one scan\n",
+				    (unsigned long long)layer_learned(c->l));
 		cbuf_printf(out, "queue:      %zu waiting; %llu sent, %llu failed attempts since mount\n",
 			    st.queued, (unsigned long long)st.flushed,
 			    (unsigned long long)st.failures);

@@ -11,6 +11,14 @@
  * Everything in memory (attribute and listing caches, write generations, the
  * LRU list, the callbacks) is protected by l->lock. Lock order: l->lock before
  * the journal's lock; callbacks are called without l->lock.
+ *
+ * What is cached about the VM expires after attr_ms, unless the change feed
+ * vouches for it: while the feed keeps scanning (layer_trust_for), a listing
+ * stays valid until the feed drops it, and so do the attributes of the root
+ * and of a path whose parent's listing is cached (a creation, deletion or
+ * rename on the VM changes the parent, which the feed then drops). A bulk scan of the whole
+ * tree (layer_learn_begin/end) fills both caches at mount; lookups that miss
+ * meanwhile may wait for it (layer_learn_wait).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -208,6 +216,10 @@ struct layer {
 	void *notify_payload;
 	layer_fsync_cb fsync;
 	void *fsync_payload;
+	uint64_t trust_until;	/* the feed vouches for the caches until then */
+	int learning;		/* a bulk scan is filling the caches */
+	uint64_t learned;	/* paths the last bulk scan recorded */
+	pthread_cond_t learn_cond;	/* signalled when learning ends */
 };
 
 static uint64_t layer_now_ms(void)
@@ -385,6 +397,14 @@ int layer_new(struct layer **out, const struct layer_opts *o)
 	if (!l)
 		return -ENOMEM;
 	pthread_mutex_init(&l->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&l->learn_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	l->cache_max = o->cache_max ? o->cache_max : LAYER_DEFAULT_CACHE_MAX;
 	l->file_max = o->cache_file_max ? o->cache_file_max : LAYER_DEFAULT_FILE_MAX;
 	if (!o->cache_file_max && l->file_max > l->cache_max / 4)
@@ -439,6 +459,7 @@ void layer_free(struct layer *l)
 	lmap_release(&l->dirs);
 	lmap_release(&l->gens);
 	lmap_release(&l->cached);
+	pthread_cond_destroy(&l->learn_cond);
 	pthread_mutex_destroy(&l->lock);
 	free(l->dir);
 	free(l->cache_dir);
@@ -659,22 +680,41 @@ int layer_fsync(struct layer *l, const char *path)
 
 /* --- caches of the remote side ------------------------------------------------------- */
 
-int layer_attr_get(struct layer *l, const char *path, struct stat *st)
+/* Called with l->lock held: does the feed vouch for the caches now? */
+static int layer_trusted_locked(struct layer *l, uint64_t now)
 {
-	return layer_attr_get_max(l, path, st, l->attr_ms);
+	return now < l->trust_until;
 }
 
-int layer_attr_get_max(struct layer *l, const char *path, struct stat *st, int max_age_ms)
+/* Called with l->lock held: is @path's parent listing cached (and so watched)? */
+static int layer_parent_listed_locked(struct layer *l, const char *path)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash || strcmp(path, "/") == 0)
+		return 0;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= sizeof(parent))
+		return 0;
+	memcpy(parent, path, n);
+	parent[n] = '\0';
+	return lmap_get(&l->dirs, parent) != NULL;
+}
+
+static int layer_attr_lookup(struct layer *l, const char *path, struct stat *st, uint64_t max,
+			     int trust)
 {
 	struct lattr *a;
+	uint64_t now = layer_now_ms();
 	int err = -EAGAIN;
-
-	uint64_t max = max_age_ms < 0 ? UINT64_MAX
-		     : (uint64_t)(max_age_ms < l->attr_ms ? max_age_ms : l->attr_ms);
 
 	pthread_mutex_lock(&l->lock);
 	a = lmap_get(&l->attrs, path);
-	if (a && layer_now_ms() - a->t_ms < max) {
+	if (a && (now - a->t_ms < max ||
+		  (trust && layer_trusted_locked(l, now) &&
+		   (strcmp(path, "/") == 0 || layer_parent_listed_locked(l, path))))) {
 		if (a->negative) {
 			err = -ENOENT;
 		} else {
@@ -684,6 +724,19 @@ int layer_attr_get_max(struct layer *l, const char *path, struct stat *st, int m
 	}
 	pthread_mutex_unlock(&l->lock);
 	return err;
+}
+
+int layer_attr_get(struct layer *l, const char *path, struct stat *st)
+{
+	return layer_attr_lookup(l, path, st, (uint64_t)l->attr_ms, 1);
+}
+
+int layer_attr_get_max(struct layer *l, const char *path, struct stat *st, int max_age_ms)
+{
+	uint64_t max = max_age_ms < 0 ? UINT64_MAX
+		     : (uint64_t)(max_age_ms < l->attr_ms ? max_age_ms : l->attr_ms);
+
+	return layer_attr_lookup(l, path, st, max, 0);
 }
 
 /* Called with l->lock held. */
@@ -767,11 +820,12 @@ static int layer_dir_get_age(struct layer *l, const char *path,
 			     void *payload, uint64_t max)
 {
 	struct layer_listing *ls, *copy = NULL;
+	uint64_t now = layer_now_ms();
 	int err = -EAGAIN;
 
 	pthread_mutex_lock(&l->lock);
 	ls = lmap_get(&l->dirs, path);
-	if (ls && layer_now_ms() - ls->t_ms < max) {
+	if (ls && (now - ls->t_ms < max || layer_trusted_locked(l, now))) {
 		err = layer_listing_new(&copy);
 		for (size_t i = 0; !err && i < ls->n; i++)
 			err = layer_listing_add(copy, ls->names[i], &ls->sts[i]);
@@ -795,11 +849,12 @@ int layer_dir_get(struct layer *l, const char *path,
 int layer_dir_has(struct layer *l, const char *dir, const char *name)
 {
 	struct layer_listing *ls;
+	uint64_t now = layer_now_ms();
 	int ret = -EAGAIN;
 
 	pthread_mutex_lock(&l->lock);
 	ls = lmap_get(&l->dirs, dir);
-	if (ls && layer_now_ms() - ls->t_ms < (uint64_t)l->attr_ms) {
+	if (ls && (now - ls->t_ms < (uint64_t)l->attr_ms || layer_trusted_locked(l, now))) {
 		ret = 0;
 		for (size_t i = 0; i < ls->n && !ret; i++)
 			ret = strcmp(ls->names[i], name) == 0;
@@ -832,12 +887,74 @@ void layer_invalidate(struct layer *l, const char *path)
 	pthread_mutex_unlock(&l->lock);
 }
 
+void layer_invalidate_changed(struct layer *l, const char *path)
+{
+	pthread_mutex_lock(&l->lock);
+	lmap_del(&l->attrs, path);
+	lmap_del(&l->dirs, path);
+	pthread_mutex_unlock(&l->lock);
+}
+
 void layer_invalidate_all(struct layer *l)
 {
 	pthread_mutex_lock(&l->lock);
 	lmap_clear(&l->attrs);
 	lmap_clear(&l->dirs);
 	pthread_mutex_unlock(&l->lock);
+}
+
+void layer_trust_for(struct layer *l, int ms)
+{
+	pthread_mutex_lock(&l->lock);
+	l->trust_until = ms > 0 ? layer_now_ms() + (uint64_t)ms : 0;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void layer_learn_begin(struct layer *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->learning = 1;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void layer_learn_end(struct layer *l, uint64_t learned)
+{
+	pthread_mutex_lock(&l->lock);
+	l->learning = 0;
+	if (learned)
+		l->learned = learned;
+	pthread_cond_broadcast(&l->learn_cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+int layer_learn_wait(struct layer *l, int max_ms)
+{
+	struct timespec ts;
+	int waited;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += max_ms / 1000;
+	ts.tv_nsec += (long)(max_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&l->lock);
+	waited = l->learning;
+	while (l->learning && pthread_cond_timedwait(&l->learn_cond, &l->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&l->lock);
+	return waited;
+}
+
+uint64_t layer_learned(struct layer *l)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&l->lock);
+	n = l->learned;
+	pthread_mutex_unlock(&l->lock);
+	return n;
 }
 
 /* --- whole-file copies ------------------------------------------------------------- */

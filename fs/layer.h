@@ -166,6 +166,29 @@ int layer_dir_has(struct layer *l, const char *dir, const char *name);
 /* Drop what is cached about @path: its attributes, its listing, its parent's listing. */
 void layer_invalidate(struct layer *l, const char *path);
 void layer_invalidate_all(struct layer *l);
+/*
+ * The change feed saw @path change on the VM: drop its attributes and its
+ * own listing. Its parent's listing stays: a creation, deletion or rename
+ * changes the parent too, and the feed reports that as well.
+ */
+void layer_invalidate_changed(struct layer *l, const char *path);
+
+/*
+ * The change feed vouches for the caches for the next @ms (0: no longer):
+ * meanwhile listings, and attributes whose parent is listed, do not expire
+ * by age; the feed drops what changes on the VM.
+ */
+void layer_trust_for(struct layer *l, int ms);
+/*
+ * A bulk scan of the VM's tree is filling the caches: lookups that miss may
+ * wait for it with layer_learn_wait (at most @max_ms) instead of asking the
+ * VM name by name. layer_learn_end records how many paths it learnt (0: it
+ * failed; the previous figure stays), shown by layer_learned.
+ */
+void layer_learn_begin(struct layer *l);
+void layer_learn_end(struct layer *l, uint64_t learned);
+int layer_learn_wait(struct layer *l, int max_ms);	/* 1 if it had to wait */
+uint64_t layer_learned(struct layer *l);
 
 /* --- whole-file copies --------------------------------------------------------- */
 

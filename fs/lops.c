@@ -44,6 +44,9 @@
 #include "options.h"
 #include "remote.h"
 
+/* How long a lookup that misses waits for the bulk scan of a fresh mount (fs/feed.c). */
+#define LOPS_LEARN_WAIT_MS 3000
+
 /* An open file: fuse_file_info.fh. On lo->files while open. */
 struct lops_file {
 	struct lops_file *prev, *next;
@@ -151,6 +154,9 @@ static int lops_remote_attr_max(struct lops *lo, const char *path, struct stat *
 	}
 	err = max_age_ms < 0 ? layer_attr_get(lo->l, path, st)
 			     : layer_attr_get_max(lo->l, path, st, max_age_ms);
+	if (err == -EAGAIN && layer_learn_wait(lo->l, LOPS_LEARN_WAIT_MS))
+		err = max_age_ms < 0 ? layer_attr_get(lo->l, path, st)
+				     : layer_attr_get_max(lo->l, path, st, max_age_ms);
 	if (err != -EAGAIN)
 		return err;
 	/*
@@ -591,6 +597,8 @@ static int lops_rd_vm(struct lops_rd *rd)
 		return err == -EAGAIN ? -EIO : err;
 	}
 	err = layer_dir_get(lo->l, rd->path, lops_rd_remote, rd);
+	if (err == -EAGAIN && layer_learn_wait(lo->l, LOPS_LEARN_WAIT_MS))
+		err = layer_dir_get(lo->l, rd->path, lops_rd_remote, rd);
 	if (err != -EAGAIN)
 		return err;
 	vp = lops_vm_path(lo, rd->path);

@@ -13,4 +13,5 @@ tests_unit_check_layer_LDADD = $(UNIT_LIBS)
 INTEGRATION_TESTS += tests/integration/t-layer-union.sh tests/integration/t-layer-git.sh \
 	tests/integration/t-layer-offline.sh tests/integration/t-layer-crash.sh \
 	tests/integration/t-layer-enospc.sh tests/integration/t-layer-sync.sh \
-	tests/integration/t-layer-cache.sh tests/integration/t-layer-vmgit.sh
+	tests/integration/t-layer-cache.sh tests/integration/t-layer-vmgit.sh \
+	tests/integration/t-layer-learn.sh
