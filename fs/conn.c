@@ -455,7 +455,8 @@ static int conn_send(struct conn *c, size_t *moved)
 	while ((q = c->sendq)) {
 		if (q->sent == 0) {
 			pthread_mutex_lock(&c->lock);
-			skip = q->abandoned ? 1 : (q->gen && q->gen != c->gen) ? 2 : 0;
+			skip = (q->abandoned && !(q->flags & CONN_DETACHED)) ? 1
+			       : (q->gen && q->gen != c->gen) ? 2 : 0;
 			pthread_mutex_unlock(&c->lock);
 			if (skip) {
 				conn_sendq_pop(c);
@@ -1178,6 +1179,17 @@ void conn_abandon(struct conn *c, struct conn_req *q)
 	pthread_mutex_unlock(&c->lock);
 	if (done)
 		conn_req_free(q);
+}
+
+int conn_send_detached(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int gen)
+{
+	struct conn_req *q;
+	int rc;
+
+	rc = conn_submit(c, b, id, CONN_DETACHED, gen, &q);
+	if (!rc)
+		conn_abandon(c, q);
+	return rc;
 }
 
 int conn_call(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int flags,

@@ -26,6 +26,7 @@ struct conn_req;
 
 enum conn_flags {
 	CONN_IDEMPOTENT = 1 << 0,	/* safe to send again after a reconnect */
+	CONN_DETACHED = 1 << 1,		/* sent even when abandoned before (conn_send_detached) */
 };
 
 /* Redial hook: may rewrite the host and port before every reconnect (0 or -errno). */
@@ -73,6 +74,11 @@ int conn_wait_gen(struct conn *c, struct conn_req *q, unsigned char **reply, siz
  * replies go back to a pool for the next ones. free() is fine too.
  */
 void conn_reply_free(struct conn *c, unsigned char *reply, size_t len);
+/*
+ * Queue a request whose reply nobody waits for (closing a directory handle):
+ * it is sent, and its reply dropped. Returns 0 or -ENOMEM.
+ */
+int conn_send_detached(struct conn *c, struct sftp_buf *b, uint32_t id, unsigned int gen);
 /* Give up on @q without waiting (a read-ahead nobody wants): consumes @q. */
 void conn_abandon(struct conn *c, struct conn_req *q);
 /* conn_submit + conn_wait. */

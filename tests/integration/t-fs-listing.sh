@@ -2,8 +2,8 @@
 # ls -lR through an -o writethrough mount takes its attributes from the
 # listings (READDIRPLUS): no LOOKUP, and so no SFTP round trip, per file (the
 # FUSE requests are counted in the daemon's -d output). The listing matches
-# the VM's; rewinddir lists the VM again; seekdir to a telldir position
-# resumes there.
+# the VM's; the VM's SFTP server is left with no directory open; rewinddir
+# lists the VM again; seekdir to a telldir position resumes there.
 . "$top_srcdir/tests/lib.sh"
 t_init
 PY=$(python3 -c 'import sys; print(sys.executable)')
@@ -51,6 +51,10 @@ ok "ls -lR lists every entry" test "$(grep -c '^[-dl]' "$T/ls.out")" -eq "$NFILE
 ok "ls -lR sends no LOOKUP per entry ($((after - before)) for $NFILES entries)" \
 	test $((after - before)) -lt $((NFILES / 4))
 ok_eq "the listing's sizes, types and link targets are the VM's" "$(tree_of "$R/tree")" "$(tree_of "$M/tree")"
+# Directory handles are closed without waiting for the answer: the closes
+# must still reach the VM's SFTP server (the "VM" is this machine).
+no_open_dirs() { [ -z "$(find /proc/[0-9]*/fd -lname "$R/tree*" 2>/dev/null | head -1)" ]; }
+ok "the VM's SFTP server closed every directory the mount listed" wait_for 60 no_open_dirs
 
 # rewinddir (offset 0) lists the VM again; seekdir to a telldir position resumes there.
 perl_out=$(perl -e '
