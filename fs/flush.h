@@ -34,7 +34,7 @@ struct flush_opts {
 	int debounce_ms;		/* after the last close; 0: 1000, <0: none */
 	int retry_min_ms;		/* first retry delay; 0: 250 */
 	int retry_max_ms;		/* backoff cap; 0: 30000 */
-	int threads;			/* paths sent at once; 0: 4 */
+	int threads;			/* paths sent at once; 0: 16 */
 };
 
 /*
