@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A fresh layer mount learns the VM's tree in one scan, so lookups and
-# listings need no round trip per name; while the change feed keeps
+# listings need no round trip per name (and listings carry attributes, so
+# the kernel asks no LOOKUP per name); while the change feed keeps
 # scanning, what it learnt stays valid past the caches' 20 s lifetime, and
 # what changes on the VM still shows. "No round trip" is checked for real:
 # the VM's SSH session is frozen (SIGSTOP) while the tree is walked through
@@ -35,7 +36,7 @@ sleep 3
 want=$(cd "$R" && find . -path ./.git/\* -prune -o -printf . | wc -c)
 diag "the VM has $want paths"
 
-"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o flush=all "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+"$WAKEFS" -f -d -F "$VM_SSH_CONFIG" -o flush=all "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
 t_track_pid $!
 mount_wait "$M" 30 || { fail "wakefs mounts the VM directory"; t_done; }
 pass "wakefs mounts the VM directory"
@@ -45,6 +46,15 @@ learned_some() { [ "$(learned)" -gt 0 ] 2>/dev/null; }
 ok "the mount learns the tree" wait_for 60 learned_some
 ok_eq "every path on the VM was learnt in the scan" "$want" "$(learned)"
 ok "status says so" bash -c "'$WAKEFS' status '$M' | grep -q '^cache: *$want paths learnt from the VM in one scan'"
+
+# The listings carry their entries' attributes (READDIRPLUS with offsets):
+# the kernel sends no LOOKUP per name (counted in the daemon's -d output).
+lookups() { grep -c 'opcode: LOOKUP ' "$T/wakefs.log"; }
+before=$(lookups)
+ok "ls -lR of the mount" bash -c "ls -lR '$M' >/dev/null"
+n=$(($(lookups) - before))
+diag "ls -lR of $want paths sent $n LOOKUPs"
+ok "with no LOOKUP per name ($n for $want paths)" test "$n" -lt $((want / 5))
 
 # The processes that serve our SSH connection on the VM side: sshd's
 # children (one per connection) and theirs.
