@@ -428,10 +428,10 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 			   const struct version *base, uint64_t gen)
 {
 	char tmp[PATH_MAX];
-	struct remote_file *rf = NULL;
 	struct version nb;
 	struct stat st, rst;
-	int fd, err, tmp_made = 0;
+	off_t sent = 0;
+	int fd, err, cerr = 0, tmp_made = 0;
 
 	fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -443,36 +443,26 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 	err = flush_tmpname(f, rpath, tmp, sizeof(tmp));
 	if (err)
 		goto out;
-	err = remote_upload(f->r, fd, tmp, st.st_mode & 07777);
+	/*
+	 * The temporary gets the data (fsynced), then its mode and times, so
+	 * the rename installs the final file in one step; a flush cut short
+	 * after its rename (a crash before the journal said CLEAN) is known
+	 * below by its size and mtime instead of being taken for the VM's own
+	 * change. The LSTAT of the target, the last look before replacing it,
+	 * rides along with the upload's last requests.
+	 */
+	err = remote_put(f->r, fd, tmp, st.st_mode & 07777, st.st_atime, st.st_mtime, &sent, rpath,
+			 &rst, &cerr);
 	if (err == -ENOENT) {
 		err = flush_remote_parents(f, rpath);
 		if (!err)
-			err = remote_upload(f->r, fd, tmp, st.st_mode & 07777);
+			err = remote_put(f->r, fd, tmp, st.st_mode & 07777, st.st_atime, st.st_mtime,
+					 &sent, rpath, &rst, &cerr);
 	}
+	tmp_made = err != -ENOENT;	/* a failed upload may leave a partial temporary */
 	if (err)
 		goto out;
-	tmp_made = 1;
-	err = remote_open(f->r, tmp, O_WRONLY, 0, &rf);
-	if (!err) {
-		err = remote_fsync(rf);
-		if (err == -ENOTSUP || err == -EOPNOTSUPP || err == -ENOSYS)
-			err = 0;
-		remote_close(rf);
-	}
-	/*
-	 * Mode and times go on the temporary, so the rename installs the final
-	 * file in one step, and a flush cut short after its rename (a crash
-	 * before the journal said CLEAN) is recognised below by its size and
-	 * mtime instead of being taken for the VM's own change.
-	 */
-	if (!err)
-		err = remote_chmod(f->r, tmp, st.st_mode & 07777);
-	if (!err)
-		err = remote_utimes(f->r, tmp, st.st_atime, st.st_mtime);
-	if (err)
-		goto out;
-	/* The last moment before replacing: has the VM changed it meanwhile? */
-	err = remote_lstat(f->r, rpath, &rst);
+	err = cerr;
 	if (!err && (S_ISDIR(rst.st_mode) || flush_vm_changed(base, &rst))) {
 		if (S_ISDIR(rst.st_mode) || !flush_vm_has(&st, &rst)) {
 			err = flush_conflict(f, path, rpath);
@@ -486,9 +476,9 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 		if (err)
 			goto out;
 		tmp_made = 0;
-		err = remote_lstat(f->r, rpath, &rst);
-		if (err)
-			goto out;
+		/* What the VM now has: the bytes sent, with the mtime set on them. */
+		rst.st_size = sent;
+		rst.st_mtime = st.st_mtime;
 	}
 	nb.size = (uint64_t)rst.st_size;
 	nb.mtime = rst.st_mtime;

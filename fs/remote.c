@@ -1332,6 +1332,115 @@ out:
 	return err;
 }
 
+/* Submit the request in @b on @f's session without waiting; *q to collect. */
+static int remote_submit_on(struct remote_file *f, struct sftp_buf *b, uint32_t id,
+			    struct conn_req **q)
+{
+	return conn_submit(f->r->conn, b, id, 0, f->gen, q);
+}
+
+int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t atime,
+	       time_t mtime, off_t *size, const char *check, struct stat *check_st, int *check_err)
+{
+	struct remote_file *f = NULL;
+	struct conn_req *qs = NULL, *qa = NULL, *qc = NULL, *ql = NULL;
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_PERMISSIONS | SSH_FILEXFER_ATTR_ACMODTIME,
+				.perm = (uint32_t)(mode & 07777),
+				.atime = (uint32_t)atime,
+				.mtime = (uint32_t)mtime };
+	struct sftp_buf b;
+	unsigned char *buf = NULL, *p;
+	size_t len;
+	off_t off = 0;
+	ssize_t n, w;
+	uint32_t id;
+	int err, e;
+
+	*check_err = -EIO;
+	*size = 0;
+	if (check && (err = remote_check_path(check)))
+		return err;
+	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
+	if (err)
+		return err;
+	buf = malloc(REMOTE_WINDOW);
+	if (!buf) {
+		remote_close(f);
+		return -ENOMEM;
+	}
+	for (;;) {
+		n = pread(fd, buf, REMOTE_WINDOW, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = -errno;
+		if (n <= 0)
+			break;
+		w = remote_pwrite(f, buf, (size_t)n, off);
+		if (w < 0) {
+			err = (int)w;
+			break;
+		}
+		off += n;
+	}
+	free(buf);
+	if (err) {
+		remote_close(f);
+		return err;
+	}
+	*size = off;
+	/*
+	 * The server answers in order: the fsync comes after the writes, the
+	 * mode and times after the data, the close last; the LSTAT of the file
+	 * to replace rides along.
+	 */
+	if (conn_extensions(r->conn) & SFTP_EXT_FSYNC) {
+		id = conn_next_id(r->conn);
+		sftp_buf_init(&b);
+		sftp_enc_fsync(&b, id, f->handle, f->hlen);
+		err = remote_submit_on(f, &b, id, &qs);
+	}
+	if (!err) {
+		id = conn_next_id(r->conn);
+		sftp_buf_init(&b);
+		sftp_enc_fsetstat(&b, id, f->handle, f->hlen, &a);
+		err = remote_submit_on(f, &b, id, &qa);
+	}
+	if (!err) {
+		id = conn_next_id(r->conn);
+		sftp_buf_init(&b);
+		sftp_enc_handle(&b, SSH_FXP_CLOSE, id, f->handle, f->hlen);
+		err = remote_submit_on(f, &b, id, &qc);
+	}
+	if (!err && check) {
+		id = conn_next_id(r->conn);
+		sftp_buf_init(&b);
+		sftp_enc_path(&b, SSH_FXP_LSTAT, id, check);
+		err = conn_submit(r->conn, &b, id, CONN_IDEMPOTENT, 0, &ql);
+	}
+	pthread_mutex_lock(&f->lock);
+	e = remote_wb_drain(f);
+	pthread_mutex_unlock(&f->lock);
+	if (e && !err)
+		err = e;
+	if (qs && (e = remote_status_wait(r, qs)) && !err && e != -EOPNOTSUPP && e != -ENOTSUP)
+		err = e;
+	if (qa && (e = remote_status_wait(r, qa)) && !err)
+		err = e;
+	if (qc && (e = remote_status_wait(r, qc)) && !err)
+		err = e;
+	if (ql) {
+		e = conn_wait(r->conn, ql, &p, &len);
+		*check_err = e ? e : remote_attrs_reply(p, len, check_st);
+	}
+	if (!qc && f->gen == conn_gen(r->conn))
+		remote_close_handle(f);	/* the pipelined CLOSE was not sent */
+	pthread_mutex_destroy(&f->lock);
+	free(f->path);
+	free(f);
+	return err;
+}
+
 /* --- the session ---------------------------------------------------------------------- */
 
 int remote_exec(struct remote *r, const char *cmd, size_t max, int timeout_ms, char **out,

@@ -120,6 +120,17 @@ int remote_statvfs(struct remote *r, const char *path, struct statvfs *sv);	/* s
  */
 int remote_download(struct remote *r, const char *path, int fd, struct stat *st);
 int remote_upload(struct remote *r, int fd, const char *path, mode_t mode);
+/*
+ * Upload @fd to @path (created or truncated) and make it final: its data
+ * fsynced (when the server offers it), then mode @mode and times set, then
+ * closed, all in flight after the OPEN, so a small file takes two round
+ * trips. *size: the bytes sent. With @check, an LSTAT of that path rides
+ * along: its result goes to *check_err (0 or -errno) and *check_st. Returns
+ * the upload's 0 or -errno.
+ */
+int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t atime,
+	       time_t mtime, off_t *size, const char *check, struct stat *check_st,
+	       int *check_err);
 
 /*
  * Run @cmd on the VM through an exec channel of the same SSH session. The
