@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <git2.h>
+
+#include "layer.h"
 #include "remote.h"
 
 /* How long the VM may take to archive its .git (a huge one on a slow disk). */
@@ -348,7 +351,7 @@ int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_di
 	struct stat st;
 	uint64_t bytes = 0;
 	double t0;
-	int err;
+	int err, moved = 0;
 
 	if ((size_t)snprintf(local, sizeof(local), "%s/.git", layer_dir) >= sizeof(local) ||
 	    (size_t)snprintf(tmpdir, sizeof(tmpdir), "%s/.wakefs/tmp", layer_dir) >= sizeof(tmpdir) ||
@@ -430,6 +433,8 @@ int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_di
 		else
 			fprintf(stderr, "wakefs: cannot move the copied .git to '%s': %s\n", local,
 				strerror(-err));
+	} else if (!err) {
+		moved = 1;
 	}
 	if (!err)
 		err = boot_fsync_dir(layer_dir);
@@ -440,5 +445,79 @@ int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_di
 			"now on the mount's .git is the laptop's and never goes to the VM\n", size,
 			boot_now() - t0);
 	}
+	return err ? err : moved;
+}
+
+/* Does index entry mode @m (regular, executable, symlink) name the type of @st? */
+static int boot_same_type(uint32_t m, const struct stat *st)
+{
+	return (m & 0170000) == 0100000 ? S_ISREG(st->st_mode)
+	       : (m & 0170000) == 0120000 ? S_ISLNK(st->st_mode) : 0;
+}
+
+int bootstrap_restat(struct layer *l, const char *layer_dir)
+{
+	char index[PATH_MAX], path[PATH_MAX];
+	struct stat ist, now, st;
+	git_index *idx = NULL;
+	size_t i, n, done = 0;
+	int err = 0;
+
+	if ((size_t)snprintf(index, sizeof(index), "%s/.git/index", layer_dir) >= sizeof(index))
+		return -ENAMETOOLONG;
+	if (stat(index, &ist) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (git_libgit2_init() < 0)
+		return -ENOMEM;
+	if (git_index_open(&idx, index) < 0) {
+		err = -EIO;
+		goto out;
+	}
+	n = git_index_entrycount(idx);
+	for (i = 0; i < n; i++) {
+		const git_index_entry *e = git_index_get_byindex(idx, i);
+		git_index_entry ne;
+
+		if (!e || GIT_INDEX_ENTRY_STAGE(e) != 0 ||
+		    (size_t)snprintf(path, sizeof(path), "/%s", e->path) >= sizeof(path) ||
+		    layer_attr_get(l, path, &st) != 0 || !boot_same_type(e->mode, &st))
+			continue;
+		/*
+		 * Only what git on the VM would also call unchanged by its stat
+		 * data, and not "racily clean" (changed in the index's second):
+		 * git checks the content of those itself.
+		 */
+		if (e->file_size != (uint32_t)st.st_size || (int64_t)e->mtime.seconds != st.st_mtime ||
+		    (int64_t)e->mtime.seconds >= ist.st_mtime)
+			continue;
+		ne = *e;
+		ne.mtime.nanoseconds = 0;
+		ne.ctime.seconds = (int32_t)st.st_mtime;	/* the mount's ctime is the mtime */
+		ne.ctime.nanoseconds = 0;
+		ne.ino = (uint32_t)layer_ino(l, path);
+		ne.uid = st.st_uid;
+		ne.gid = st.st_gid;
+		if (ne.ino == e->ino && ne.ctime.seconds == e->ctime.seconds &&
+		    !e->ctime.nanoseconds && !e->mtime.nanoseconds && ne.uid == e->uid &&
+		    ne.gid == e->gid)
+			continue;
+		if (git_index_add(idx, &ne) < 0) {
+			err = -EIO;
+			goto out;
+		}
+		done++;
+	}
+	/* Written only if git has not changed the index meanwhile. */
+	if (done && stat(index, &now) == 0 && now.st_ino == ist.st_ino &&
+	    now.st_size == ist.st_size && now.st_mtim.tv_sec == ist.st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == ist.st_mtim.tv_nsec && git_index_write(idx) < 0)
+		err = -EIO;
+out:
+	if (err)
+		fprintf(stderr, "wakefs: note: could not give the index of '%s' the mount's stat "
+			"data (%s): the first git status reads every file once\n", layer_dir,
+			git_error_last() ? git_error_last()->message : strerror(-err));
+	git_index_free(idx);
+	git_libgit2_shutdown();
 	return err;
 }

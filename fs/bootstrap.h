@@ -28,14 +28,28 @@
 
 struct remote;
 
+struct layer;
+
 /*
  * Copy the VM's @remote_dir/.git ("" or NULL: the login directory) into
  * @layer_dir/.git unless the layer has a ".git" already or the VM has none.
  * @source ("host:dir") names the mount in messages. Prints a line with the
- * size before and one after on stderr. Returns 0 (also when there was
- * nothing to do), or -errno after saying on stderr what failed.
+ * size before and one after on stderr. Returns 1 when it copied, 0 when there
+ * was nothing to do, or -errno after saying on stderr what failed.
  */
 int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_dir,
 		  const char *source);
+
+/*
+ * After a copy, once the layer has learnt the VM's tree: the copied index
+ * holds the VM's stat data (inode numbers, change times, nanoseconds), which
+ * the mount cannot show, so the first git status would read every tracked
+ * file over the link to compare it. For each entry whose size and mtime are
+ * those the VM has (what git on the VM would call unchanged), and which is
+ * not racily clean, the stat data becomes the mount's (via libgit2); the
+ * index is written only if git did not change it meanwhile. Returns 0 or
+ * -errno (after a note on stderr; git then just reads the files once).
+ */
+int bootstrap_restat(struct layer *l, const char *layer_dir);
 
 #endif

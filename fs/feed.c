@@ -61,6 +61,8 @@ struct feed {
 	char *cd;		/* "cd -- 'ROOT' && " (shell-quoted), or "" */
 	int interval_ms;
 	long long since;	/* VM clock of the last scan, -1 before the first */
+	void (*learned)(void *payload);
+	void *payload;
 
 	pthread_mutex_t lock;	/* guards stop and the counters */
 	pthread_cond_t cond;
@@ -299,7 +301,11 @@ static int feed_scan(struct feed *fd)
 	end = out + outlen;
 	fd->since = now - 2;
 	if (learn) {
-		count = feed_learn(fd, nl + 1, end, status == 0 && outlen < FEED_LEARN_MAX);
+		int complete = status == 0 && outlen < FEED_LEARN_MAX;
+
+		count = feed_learn(fd, nl + 1, end, complete);
+		if (complete && fd->learned)
+			fd->learned(fd->payload);
 		layer_learn_end(fd->l, count);
 		count = 0;
 	} else if (outlen >= FEED_MAX) {
@@ -363,6 +369,8 @@ int feed_new(struct feed **out, struct remote *r, struct layer *l, const struct 
 	fd->l = l;
 	fd->since = -1;
 	fd->interval_ms = o && o->interval_ms > 0 ? o->interval_ms : 2000;
+	fd->learned = o ? o->learned : NULL;
+	fd->payload = o ? o->payload : NULL;
 	pthread_mutex_init(&fd->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -22,6 +22,9 @@ struct layer;
 struct feed_opts {
 	const char *remote_root;	/* the VM directory the mount shows ("" or NULL: login dir) */
 	int interval_ms;		/* between scans; 0: 2000 */
+	/* Called in the feed's thread once a scan learnt the whole tree, before lookups go on. */
+	void (*learned)(void *payload);
+	void *payload;
 };
 
 /*

@@ -166,7 +166,19 @@ struct main_layer {
 	struct control *control;
 	struct feed *feed;
 	struct lops *lops;
+	int bootstrapped;	/* this mount copied the VM's .git into the layer */
 };
+
+/* The feed learnt the VM's tree: a freshly copied index gets the mount's stat data. */
+static void main_learned(void *payload)
+{
+	struct main_layer *ml = payload;
+
+	if (ml->bootstrapped) {
+		ml->bootstrapped = 0;
+		bootstrap_restat(ml->layer, layer_dir(ml->layer));
+	}
+}
 
 /*
  * The directory to mount must exist on the VM and be one: a typo in the dir
@@ -224,8 +236,9 @@ static int main_layer_start(struct main_layer *ml, struct remote *remote, const 
 	}
 	/* A VM clone's .git comes to the layer before git or the policy can look for it. */
 	err = bootstrap_git(remote, o->dir, dir, o->source);
-	if (err)
+	if (err < 0)
 		return err;
+	ml->bootstrapped = err > 0;
 	err = policy_new(&ml->policy, dir, mode);
 	if (!err)
 		err = flush_new(&ml->flusher, remote, ml->layer, ml->policy, &fopts);
@@ -244,7 +257,9 @@ static int main_layer_start(struct main_layer *ml, struct remote *remote, const 
 		return err;
 	}
 	/* Without the feed the mount still works: it only keeps caches fresher. */
-	err = feed_new(&ml->feed, remote, ml->layer, &(struct feed_opts){ .remote_root = o->dir });
+	err = feed_new(&ml->feed, remote, ml->layer,
+		       &(struct feed_opts){ .remote_root = o->dir, .learned = main_learned,
+					    .payload = ml });
 	if (err)
 		fprintf(stderr, "wakefs: cannot start the change feed of '%s': %s (caches then "
 			"expire by time only)\n", o->source, strerror(-err));

@@ -254,7 +254,7 @@ static void run(char *line)
 		err = control_new(&ctl, &co);
 		answer(err, NULL);
 	} else if (!strcmp(cmd, "feed") && a) {
-		struct feed_opts fo = { root, atoi(a) };
+		struct feed_opts fo = { .remote_root = root, .interval_ms = atoi(a) };
 
 		feed_free(feed);
 		feed = NULL;
