@@ -899,7 +899,7 @@ static int control_send(int fd, const char *word)
 	return control_write_all(fd, word, strlen(word) + 1);
 }
 
-int control_client_main(int argc, char **argv)
+int control_client_main(int argc, char **argv, const char *json_extra)
 {
 	char sock[PATH_MAX], canon[PATH_MAX], mp[PATH_MAX], opt[64];
 	const char *cmd, *keep = NULL, *timeout = NULL;
@@ -1009,7 +1009,14 @@ int control_client_main(int argc, char **argv)
 		size_t olen = strnlen(o, ans.len - (size_t)(o - ans.s));
 
 		rc = atoi(ans.s);
-		fwrite(o, 1, olen, stdout);
+		if (json && json_extra && *json_extra && olen >= 2 && o[olen - 1] == '\n' &&
+		    o[olen - 2] == '}') {
+			fwrite(o, 1, olen - 2, stdout);
+			fputs(json_extra, stdout);
+			fputs("}\n", stdout);
+		} else {
+			fwrite(o, 1, olen, stdout);
+		}
 		fflush(stdout);
 		if (o + olen < ans.s + ans.len)
 			fwrite(o + olen + 1, 1, ans.len - (size_t)(o + olen + 1 - ans.s), stderr);

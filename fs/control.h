@@ -50,8 +50,10 @@ void control_free(struct control *c);
  * The client: @argv is { "status"|"flush"|"push"|"resolve", MOUNTPOINT,
  * ... }. Prints the daemon's answer and returns the process exit status
  * (0 done, 1 the operation failed or is incomplete, 2 usage or no daemon).
+ * @json_extra (or NULL): members (",\"k\":v...") added to the object that
+ * `status --json` prints.
  */
-int control_client_main(int argc, char **argv);
+int control_client_main(int argc, char **argv, const char *json_extra);
 
 /* 1 when @cmd is one of the client's commands. */
 int control_is_command(const char *cmd);

@@ -101,5 +101,11 @@ int lifecycle_umount_main(int argc, char **argv);
  * "vm: PROFILE running for 1h02m" (or the power state) to @out.
  */
 void lifecycle_status(const char *mountpoint, FILE *out);
+/*
+ * The same for `wakefs status --json`: ',"vm":{"profile":...,"power":...,
+ * "running_s":N}' (or "power":null and "error") into @buf, to go inside the
+ * daemon's object; "" when @mountpoint is not a profile mount.
+ */
+void lifecycle_status_json(const char *mountpoint, char *buf, size_t len);
 
 #endif

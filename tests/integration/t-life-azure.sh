@@ -67,6 +67,12 @@ run "$T/status.out" "$WAKEFS" status "$M"
 ok_eq "wakefs status exits 0" 0 $?
 ok "status shows the VM's power state and how long it runs" \
 	grep -Eq '^vm: +dsvm running for ([0-9]+s|[0-9]+m[0-9]{2}s)$' "$T/status.out"
+run "$T/status.json" "$WAKEFS" status "$M" --json
+ok_eq "wakefs status --json exits 0" 0 $?
+ok_eq "status --json carries the VM's profile, power state and running time" "dsvm running True" \
+	"$(python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vm"]
+print(v["profile"], v["power"], isinstance(v["running_s"], int) and v["running_s"] >= 0)' "$T/status.json" 2>&1)"
+ok "and the mount's own state" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert "dirty" in d and "connected" in d' "$T/status.json"
 run "$T/umount.out" "$WAKEFS" umount --keep-vm "$M"
 ok_eq "umount --keep-vm exits 0" 0 $?
 ok "it says the VM is kept" grep -q "kept 'dsvm' running (--keep-vm)" "$T/umount.out"

@@ -305,7 +305,7 @@ int main(int argc, char **argv)
 	int e;
 
 	if (argc > 1 && control_is_command(argv[1]))
-		return control_client_main(argc - 1, argv + 1);	/* the client, as `wakefs CMD` */
+		return control_client_main(argc - 1, argv + 1, NULL);	/* the client, as `wakefs CMD` */
 	if (argc < 4 || policy_mode_parse(argv[3], &mode)) {
 		fprintf(stderr, "usage: flush-drive LAYER_DIR REMOTE_ROOT tracked|unignored|all "
 				"[DEBOUNCE_MS]\n");
