@@ -218,6 +218,7 @@ struct layer {
 	void *fsync_payload;
 	uint64_t trust_until;	/* the feed vouches for the caches until then */
 	int learning;		/* a bulk scan is filling the caches */
+	uint64_t learn_since;	/* since when */
 	uint64_t learned;	/* paths the last bulk scan recorded */
 	pthread_cond_t learn_cond;	/* signalled when learning ends */
 };
@@ -913,6 +914,8 @@ void layer_trust_for(struct layer *l, int ms)
 void layer_learn_begin(struct layer *l)
 {
 	pthread_mutex_lock(&l->lock);
+	if (!l->learning)
+		l->learn_since = layer_now_ms();
 	l->learning = 1;
 	pthread_mutex_unlock(&l->lock);
 }
@@ -930,19 +933,25 @@ void layer_learn_end(struct layer *l, uint64_t learned)
 int layer_learn_wait(struct layer *l, int max_ms)
 {
 	struct timespec ts;
-	int waited;
+	uint64_t until, now;
+	int waited = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += max_ms / 1000;
-	ts.tv_nsec += (long)(max_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&l->lock);
-	waited = l->learning;
-	while (l->learning && pthread_cond_timedwait(&l->learn_cond, &l->lock, &ts) == 0)
-		;
+	/* Counted from the scan's start: a slow scan holds up lookups once, not each. */
+	until = l->learn_since + (uint64_t)max_ms;
+	now = layer_now_ms();
+	if (l->learning && now < until) {
+		waited = 1;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)((until - now) / 1000);
+		ts.tv_nsec += (long)((until - now) % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (l->learning && pthread_cond_timedwait(&l->learn_cond, &l->lock, &ts) == 0)
+			;
+	}
 	pthread_mutex_unlock(&l->lock);
 	return waited;
 }

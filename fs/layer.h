@@ -181,8 +181,8 @@ void layer_invalidate_changed(struct layer *l, const char *path);
 void layer_trust_for(struct layer *l, int ms);
 /*
  * A bulk scan of the VM's tree is filling the caches: lookups that miss may
- * wait for it with layer_learn_wait (at most @max_ms) instead of asking the
- * VM name by name. layer_learn_end records how many paths it learnt (0: it
+ * wait for it with layer_learn_wait (until @max_ms after the scan began)
+ * instead of asking the VM name by name. layer_learn_end records how many paths it learnt (0: it
  * failed; the previous figure stays), shown by layer_learned.
  */
 void layer_learn_begin(struct layer *l);

@@ -44,7 +44,10 @@
 #include "options.h"
 #include "remote.h"
 
-/* How long a lookup that misses waits for the bulk scan of a fresh mount (fs/feed.c). */
+/*
+ * Until how long after the bulk scan of a fresh mount began (fs/feed.c) a
+ * lookup that misses waits for it.
+ */
 #define LOPS_LEARN_WAIT_MS 3000
 
 /* An open file: fuse_file_info.fh. On lo->files while open. */
