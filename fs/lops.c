@@ -40,6 +40,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dirlist.h"
 #include "layer.h"
 #include "options.h"
 #include "remote.h"
@@ -632,70 +633,13 @@ static int lops_rd_vm(struct lops_rd *rd)
 }
 
 /*
- * An open directory: its path (with nullpath_ok, readdir gets none) and the
- * listing taken at offset 0, handed out at entry index + 1. libfuse drops the
- * attributes of READDIRPLUS entries filled at offset 0, and the kernel then
- * sends a LOOKUP per name; with offsets they arrive with the listing.
+ * An open directory: its path (with nullpath_ok, readdir gets none) and its
+ * union listing (fs/dirlist.h), taken at offset 0.
  */
-struct lops_dent {
-	char *name;
-	struct stat st;
-	int has_st;
-	enum fuse_fill_dir_flags fill;
-};
-
-struct lops_dir {
-	char *path;
-	struct lops_dent *v;
-	size_t n, cap;
-	int oom;
-};
-
-static void lops_dir_clear(struct lops_dir *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		free(d->v[i].name);
-	d->n = 0;
-	d->oom = 0;
-}
-
-/* A fuse_fill_dir_t that collects into the struct lops_dir passed as @buf. */
-static int lops_dir_collect(void *buf, const char *name, const struct stat *st, off_t off,
-			    enum fuse_fill_dir_flags fill)
-{
-	struct lops_dir *d = buf;
-	struct lops_dent *e;
-
-	(void)off;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct lops_dent *v = realloc(d->v, cap * sizeof(*v));
-
-		if (!v) {
-			d->oom = 1;
-			return 1;
-		}
-		d->v = v;
-		d->cap = cap;
-	}
-	e = &d->v[d->n];
-	e->name = strdup(name);
-	if (!e->name) {
-		d->oom = 1;
-		return 1;
-	}
-	e->has_st = st != NULL;
-	if (st)
-		e->st = *st;
-	e->fill = fill;
-	d->n++;
-	return 0;
-}
-
 static int lops_opendir(const char *path, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
-	struct lops_dir *d;
+	struct dirlist *d;
 	struct stat st;
 	int err = lops_lookup(lo, path, &st, NULL);
 
@@ -703,59 +647,37 @@ static int lops_opendir(const char *path, struct fuse_file_info *fi)
 		return err;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	d = calloc(1, sizeof(*d));
-	if (!d || !(d->path = strdup(path))) {
-		free(d);
+	d = dirlist_new(path);
+	if (!d)
 		return -ENOMEM;
-	}
 	fi->fh = (uintptr_t)d;
 	return 0;
 }
 
 static int lops_releasedir(const char *path, struct fuse_file_info *fi)
 {
-	struct lops_dir *d = (struct lops_dir *)(uintptr_t)fi->fh;
-
 	(void)path;
-	if (d) {
-		lops_dir_clear(d);
-		free(d->v);
-		free(d->path);
-		free(d);
-	}
+	dirlist_free((struct dirlist *)(uintptr_t)fi->fh);
 	return 0;
 }
 
 static int lops_list(struct lops *lo, const char *path, void *buf, fuse_fill_dir_t filler,
 		     enum fuse_readdir_flags flags);
 
+static int lops_dir_list(struct dirlist *d, void *payload)
+{
+	return lops_list(lops_self(), dirlist_path(d), d, dirlist_filler,
+			 *(enum fuse_readdir_flags *)payload);
+}
+
 static int lops_readdir(const char *dpath, void *buf, fuse_fill_dir_t filler, off_t off,
 			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	struct lops *lo = lops_self();
-	struct lops_dir *d = fi ? (struct lops_dir *)(uintptr_t)fi->fh : NULL;
-	int err;
+	struct dirlist *d = fi ? (struct dirlist *)(uintptr_t)fi->fh : NULL;
 
 	if (!d)
-		return dpath ? lops_list(lo, dpath, buf, filler, flags) : -EBADF;
-	if (off == 0) {
-		/* A listing from the start (also after rewinddir): take it afresh. */
-		lops_dir_clear(d);
-		err = lops_list(lo, d->path, d, lops_dir_collect, flags);
-		if (!err && d->oom)
-			err = -ENOMEM;
-		if (err) {
-			lops_dir_clear(d);
-			return err;
-		}
-	}
-	for (size_t i = off > 0 ? (size_t)off : 0; i < d->n; i++) {
-		struct lops_dent *e = &d->v[i];
-
-		if (filler(buf, e->name, e->has_st ? &e->st : NULL, (off_t)(i + 1), e->fill))
-			break;
-	}
-	return 0;
+		return dpath ? lops_list(lops_self(), dpath, buf, filler, flags) : -EBADF;
+	return dirlist_readdir(d, off, buf, filler, lops_dir_list, &flags);
 }
 
 /* The union listing of @path through @filler (at offset 0). */

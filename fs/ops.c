@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirlist.h"
 #include "options.h"
 #include "remote.h"
 
@@ -306,71 +307,31 @@ static int ops_access(const char *path, int mask)
 	return 0;
 }
 
-/*
- * An open directory: its listing, taken whole by the readdir at offset 0.
- *
- * readdir hands out entries with their index + 1 as offset, never 0: libfuse
- * 3.14's high-level API drops the attributes of a READDIRPLUS entry filled
- * with offset 0 (it sends node id 0, which the kernel ignores), so `ls -l`
- * would send a LOOKUP, one round trip to the VM, per entry. With offsets the
- * entries arrive with their attributes and `ls -lR` sends nothing per file.
- * The kernel asks again from a later offset when its buffer fills; those
- * calls are served from this listing. Offset 0 (opendir, rewinddir) lists the
- * VM again.
- */
-struct ops_dirent {
-	char *name;
-	struct stat st;
+/* An open directory: its listing (fs/dirlist.h), taken at offset 0 from the VM. */
+struct ops_list {
+	const char *path;
+	struct dirlist *d;
+	enum fuse_fill_dir_flags fill;
 };
-
-struct ops_dir {
-	struct ops_dirent *ents;
-	size_t n, cap;
-	int listed;	/* ents holds a listing (a seekdir may come before any offset 0) */
-};
-
-static struct ops_dir *ops_dh(struct fuse_file_info *fi)
-{
-	return (struct ops_dir *)(uintptr_t)fi->fh;
-}
-
-static void ops_dir_clear(struct ops_dir *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		free(d->ents[i].name);
-	d->n = 0;
-}
 
 static int ops_dir_add(const char *name, const struct stat *st, void *payload)
 {
-	struct ops_dir *d = payload;
-	struct ops_dirent *e;
-	size_t cap;
+	struct ops_list *ol = payload;
 
-	if (ops_is_hidden_name(name))
-		return 0;
-	if (d->n == d->cap) {
-		cap = d->cap ? d->cap * 2 : 64;
-		e = realloc(d->ents, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		d->ents = e;
-		d->cap = cap;
-	}
-	e = &d->ents[d->n];
-	e->name = strdup(name);
-	if (!e->name)
-		return -ENOMEM;
-	e->st = *st;
-	d->n++;
-	return 0;
+	return ops_is_hidden_name(name) ? 0 : dirlist_add(ol->d, name, st, ol->fill);
+}
+
+static int ops_dir_list(struct dirlist *d, void *payload)
+{
+	struct ops_list *ol = payload;
+
+	ol->d = d;
+	return ops_be_readdir(ops_self(), ol->path, ops_dir_add, ol);
 }
 
 static int ops_opendir(const char *path, struct fuse_file_info *fi)
 {
-	struct ops_dir *d = calloc(1, sizeof(*d));
+	struct dirlist *d = dirlist_new(NULL);
 
 	if (!d)
 		return -ENOMEM;
@@ -380,42 +341,22 @@ static int ops_opendir(const char *path, struct fuse_file_info *fi)
 
 static int ops_releasedir(const char *path, struct fuse_file_info *fi)
 {
-	struct ops_dir *d = ops_dh(fi);
-
-	if (d) {
-		ops_dir_clear(d);
-		free(d->ents);
-		free(d);
-	}
+	dirlist_free((struct dirlist *)(uintptr_t)fi->fh);
 	return 0;
 }
 
 static int ops_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	enum fuse_fill_dir_flags ff = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
-	struct ops_dir *d = ops_dh(fi);
-	size_t i;
-	int err;
+	struct ops_list ol = {
+		.path = path,
+		.fill = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0,
+	};
 
 	if (!path)
 		return -ENOENT;	/* removed while open: nothing to list */
-	if (off < 0)
-		return -EINVAL;
-	if (off == 0 || !d->listed) {
-		ops_dir_clear(d);
-		d->listed = 0;
-		err = ops_be_readdir(ops_self(), path, ops_dir_add, d);
-		if (err) {
-			ops_dir_clear(d);
-			return err;
-		}
-		d->listed = 1;
-	}
-	for (i = (size_t)off; i < d->n; i++)
-		if (filler(buf, d->ents[i].name, &d->ents[i].st, (off_t)i + 1, ff))
-			break;	/* the kernel's buffer is full: it asks again from here */
-	return 0;
+	return dirlist_readdir((struct dirlist *)(uintptr_t)fi->fh, off, buf, filler,
+			       ops_dir_list, &ol);
 }
 
 static int ops_open_common(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)

@@ -1,5 +1,5 @@
 # mk/fuse.mk: sources and tests of this area (appends to Makefile.am's variables).
-libwakefs_a_SOURCES += fs/options.c fs/options.h fs/ops.c fs/ops.h
+libwakefs_a_SOURCES += fs/options.c fs/options.h fs/ops.c fs/ops.h fs/dirlist.c fs/dirlist.h
 dist_man1_MANS += man/wakefs.1
 INTEGRATION_TESTS += tests/integration/t-fs-posix.sh
 EXTRA_DIST += tests/tools/posix-ops.py
