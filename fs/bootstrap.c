@@ -23,6 +23,7 @@
 
 #include <git2.h>
 
+#include "journal.h"
 #include "layer.h"
 #include "remote.h"
 
@@ -189,19 +190,6 @@ static int boot_extract(const char *archive, const char *dir)
 		if (errno != EINTR)
 			return -errno;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-}
-
-/* fsync the directory @path. */
-static int boot_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		err = -errno;
-	close(fd);
-	return err;
 }
 
 /* Everything written under @path reaches the disk (its filesystem's writes). */
@@ -437,7 +425,7 @@ int bootstrap_git(struct remote *r, const char *remote_dir, const char *layer_di
 		moved = 1;
 	}
 	if (!err)
-		err = boot_fsync_dir(layer_dir);
+		err = journal_fsync_dir(layer_dir);
 	boot_rmtree(work);
 	if (!err) {
 		boot_size(bytes, size, sizeof(size));

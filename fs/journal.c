@@ -466,7 +466,7 @@ static int journal_append(struct journal *j, const unsigned char *rec, size_t le
 	return 0;
 }
 
-static int journal_fsync_dir(const char *dir)
+int journal_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
 

@@ -96,4 +96,11 @@ uint64_t journal_ino(struct journal *j, const char *path);
 
 const char *journal_state_name(enum path_state s);
 
+/*
+ * fsync the directory @dir, so that a create, rename or unlink in it survives
+ * a power loss (the layer's crash safety uses it beyond the journal too).
+ * Returns 0 or -errno.
+ */
+int journal_fsync_dir(const char *dir);
+
 #endif
