@@ -47,6 +47,7 @@
 #include "feed.h"
 #include "layer.h"
 #include "remote.h"
+#include "sftp.h"
 
 #define FEED_MAX (4u << 20)
 #define FEED_TIMEOUT_MS 30000
@@ -133,13 +134,16 @@ static long long feed_now_ms(void)
 
 /*
  * Parse one learn record "TYPE MODE SIZE MTIME ATIME UID GID PATH" into
- * @st and the path relative to the root; -1 when malformed or of a type
- * SFTP does not show.
+ * @st, as an SFTP lstat of the path would give it (sftp_attrs_to_stat), and
+ * the path relative to the root; -1 when malformed or of a type SFTP does
+ * not show.
  */
 static int feed_record(const char *rec, struct stat *st, const char **rel)
 {
 	static const char types[] = "fdlpscb";
 	static const mode_t fmt[] = { S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK };
+	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_SIZE | SSH_FILEXFER_ATTR_UIDGID |
+					 SSH_FILEXFER_ATTR_PERMISSIONS | SSH_FILEXFER_ATTR_ACMODTIME };
 	unsigned long long v[6];
 	const char *t, *q;
 	char *e;
@@ -162,17 +166,13 @@ static int feed_record(const char *rec, struct stat *st, const char **rel)
 			return -1;
 		q = e + 1;
 	}
-	memset(st, 0, sizeof(*st));
-	st->st_mode = fmt[t - types] | (mode_t)(v[0] & 07777);
-	st->st_size = (off_t)v[1];
-	st->st_mtim.tv_sec = (time_t)v[2];
-	st->st_ctim.tv_sec = (time_t)v[2];
-	st->st_atim.tv_sec = (time_t)v[3];
-	st->st_uid = (uid_t)v[4];
-	st->st_gid = (gid_t)v[5];
-	st->st_nlink = 1;
-	st->st_blksize = 4096;
-	st->st_blocks = (st->st_size + 511) / 512;
+	a.perm = (uint32_t)(fmt[t - types] | (v[0] & 07777));
+	a.size = v[1];
+	a.mtime = (uint32_t)v[2];
+	a.atime = (uint32_t)v[3];
+	a.uid = (uint32_t)v[4];
+	a.gid = (uint32_t)v[5];
+	sftp_attrs_to_stat(&a, st);
 	*rel = q;
 	return 0;
 }
