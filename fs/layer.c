@@ -681,6 +681,22 @@ int layer_fsync(struct layer *l, const char *path)
 
 /* --- caches of the remote side ------------------------------------------------------- */
 
+/* The directory holding @path into @buf ("/" for "/x"); -1 without a '/' or when too long. */
+static int layer_parent(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash)
+		return -1;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= len)
+		return -1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return 0;
+}
+
 /* Called with l->lock held: does the feed vouch for the caches now? */
 static int layer_trusted_locked(struct layer *l, uint64_t now)
 {
@@ -691,17 +707,9 @@ static int layer_trusted_locked(struct layer *l, uint64_t now)
 static int layer_parent_listed_locked(struct layer *l, const char *path)
 {
 	char parent[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n;
 
-	if (!slash || strcmp(path, "/") == 0)
-		return 0;
-	n = slash == path ? 1 : (size_t)(slash - path);
-	if (n >= sizeof(parent))
-		return 0;
-	memcpy(parent, path, n);
-	parent[n] = '\0';
-	return lmap_get(&l->dirs, parent) != NULL;
+	return strcmp(path, "/") != 0 && layer_parent(path, parent, sizeof(parent)) == 0 &&
+	       lmap_get(&l->dirs, parent) != NULL;
 }
 
 static int layer_attr_lookup(struct layer *l, const char *path, struct stat *st, uint64_t max,
@@ -874,17 +882,12 @@ int layer_dir_get_stale(struct layer *l, const char *path,
 void layer_invalidate(struct layer *l, const char *path)
 {
 	char parent[PATH_MAX];
-	const char *slash = strrchr(path, '/');
 
 	pthread_mutex_lock(&l->lock);
 	lmap_del(&l->attrs, path);
 	lmap_del(&l->dirs, path);
-	if (slash && (size_t)(slash - path) < sizeof(parent)) {
-		size_t n = slash == path ? 1 : (size_t)(slash - path);
-		memcpy(parent, path, n);
-		parent[n] = '\0';
+	if (layer_parent(path, parent, sizeof(parent)) == 0)
 		lmap_del(&l->dirs, parent);
-	}
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -933,22 +936,17 @@ void layer_learn_end(struct layer *l, uint64_t learned)
 int layer_learn_wait(struct layer *l, int max_ms)
 {
 	struct timespec ts;
-	uint64_t until, now;
+	uint64_t until;
 	int waited = 0;
 
 	pthread_mutex_lock(&l->lock);
 	/* Counted from the scan's start: a slow scan holds up lookups once, not each. */
 	until = l->learn_since + (uint64_t)max_ms;
-	now = layer_now_ms();
-	if (l->learning && now < until) {
+	if (l->learning && layer_now_ms() < until) {
 		waited = 1;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)((until - now) / 1000);
-		ts.tv_nsec += (long)((until - now) % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		/* learn_cond runs on CLOCK_MONOTONIC, layer_now_ms()'s clock */
+		ts.tv_sec = (time_t)(until / 1000);
+		ts.tv_nsec = (long)(until % 1000) * 1000000;
 		while (l->learning && pthread_cond_timedwait(&l->learn_cond, &l->lock, &ts) == 0)
 			;
 	}
