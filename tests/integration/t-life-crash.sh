@@ -13,11 +13,10 @@ echo hello >"$R/a.txt"
 
 # --- the first mount, killed with unflushed saves ------------------------------------------
 fake_ctl '{"next_ip": "127.0.0.1"}'
-"$WAKEFS" mount dsvm "$M" -f -o "known_hosts=$T/known_hosts,debounce_ms=600000" \
-	>>"$T/wakefs1.log" 2>&1 &
-pid1=$!
-t_track_pid $pid1
-mount_wait "$M" 120 || { fail "the first mount mounts"; t_done; }
+life_mount "$T/wakefs1.log" debounce_ms=600000
+rc=$?
+pid1=$LIFE_PID
+[ $rc = 0 ] || { fail "the first mount mounts"; t_done; }
 pass "the first mount mounts"
 ok_eq "it started the VM" 1 "$(fake_requests POST $VMPATH/start)"
 ok_eq "a VM file reads" hello "$(cat "$M/a.txt")"
@@ -46,11 +45,10 @@ ok "saying it cannot unmount it" grep -q "cannot unmount '$M'" "$T/umount.out"
 ok_eq "and deallocates nothing" 0 "$(fake_requests POST $VMPATH/deallocate)"
 
 # --- the next mount recovers the layer ---------------------------------------------------------
-"$WAKEFS" mount dsvm "$M" -f -o "known_hosts=$T/known_hosts,debounce_ms=200" \
-	>>"$T/wakefs2.log" 2>&1 &
-pid2=$!
-t_track_pid $pid2
-mount_wait "$M" 120 || { fail "the second mount mounts"; t_done; }
+life_mount "$T/wakefs2.log" debounce_ms=200
+rc=$?
+pid2=$LIFE_PID
+[ $rc = 0 ] || { fail "the second mount mounts"; t_done; }
 pass "the second mount mounts"
 ok_eq "it did not start the running VM" 1 "$(fake_requests POST $VMPATH/start)"
 ok "the edit saved before the kill reaches the VM" wait_for 60 file_is "$R/a.txt" edited

@@ -62,11 +62,10 @@ t_track_pid $!
 ok "the deallocated VM's sshd is down" wait_for 30 eval '! vm_ssh true'
 
 fake_ctl '{"next_ip": "127.0.0.1"}'
-"$WAKEFS" mount dsvm "$M" -f -o "known_hosts=$T/known_hosts,debounce_ms=200" \
-	>>"$T/wakefs.log" 2>&1 &
-WAKEFS_PID=$!
-t_track_pid $WAKEFS_PID
-mount_wait "$M" 120 || { fail "wakefs mount dsvm mounts"; t_done; }
+life_mount "$T/wakefs.log" debounce_ms=200
+rc=$?
+WAKEFS_PID=$LIFE_PID
+[ $rc = 0 ] || { fail "wakefs mount dsvm mounts"; t_done; }
 pass "wakefs mount dsvm mounts"
 ok_eq "the mount started the VM" 1 "$(fake_requests POST $VMPATH/start)"
 ok_eq "a VM file reads (and is cached)" hello "$(cat "$M/a.txt")"

@@ -9,6 +9,9 @@
 #       fake, the sshd's user, port and key, remote_dir = $R) plus
 #       CONFIG_LINES. Returns non-zero (after a failed check) when a part does
 #       not start.
+#   life_mount LOG OPTIONS        `wakefs mount dsvm $M -f` with the profile's known_hosts
+#                                 and OPTIONS, in the background, output to LOG; LIFE_PID
+#                                 is the daemon; fails if not mounted within 120 s
 #   fake_requests METHOD SUFFIX   how many requests the fake logged whose path ends so
 #   run OUT CMD...                CMD's output to OUT and to $T/cmds.log (shown when a check fails)
 #   file_is FILE TEXT             FILE exists and holds TEXT
@@ -29,6 +32,13 @@ life_azure_setup() {
 	: >"$WAKEFS_CONFIG"	# only this profile
 	fake_vm_profile dsvm "remote_dir = $R
 ${1:-}"
+}
+
+life_mount() {
+	"$WAKEFS" mount dsvm "$M" -f -o "known_hosts=$T/known_hosts,$2" >>"$1" 2>&1 &
+	LIFE_PID=$!
+	t_track_pid "$LIFE_PID"
+	mount_wait "$M" 120
 }
 
 fake_requests() {
