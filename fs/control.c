@@ -899,7 +899,31 @@ static int control_send(int fd, const char *word)
 	return control_write_all(fd, word, strlen(word) + 1);
 }
 
-int control_client_main(int argc, char **argv, const char *json_extra)
+/* Print ',"vm":{...}' for `status --json`: the members that go inside the daemon's object. */
+static void control_vm_json(const struct control_vm *vm)
+{
+	struct cbuf b = { 0 };
+
+	cbuf_add(&b, ",\"vm\":{\"profile\":", 17);
+	cbuf_json_str(&b, vm->profile);
+	cbuf_add(&b, ",\"power\":", 9);
+	if (vm->power)
+		cbuf_json_str(&b, vm->power);
+	else
+		cbuf_add(&b, "null", 4);
+	if (vm->error) {
+		cbuf_add(&b, ",\"error\":", 9);
+		cbuf_json_str(&b, vm->error);
+	}
+	if (vm->running_s >= 0)
+		cbuf_printf(&b, ",\"running_s\":%ld", vm->running_s);
+	cbuf_add(&b, "}", 1);
+	if (!b.oom && b.s)
+		fwrite(b.s, 1, b.len, stdout);
+	free(b.s);
+}
+
+int control_client_main(int argc, char **argv, const struct control_vm *vm)
 {
 	char sock[PATH_MAX], canon[PATH_MAX], mp[PATH_MAX], opt[64];
 	const char *cmd, *keep = NULL, *timeout = NULL;
@@ -1009,10 +1033,9 @@ int control_client_main(int argc, char **argv, const char *json_extra)
 		size_t olen = strnlen(o, ans.len - (size_t)(o - ans.s));
 
 		rc = atoi(ans.s);
-		if (json && json_extra && *json_extra && olen >= 2 && o[olen - 1] == '\n' &&
-		    o[olen - 2] == '}') {
+		if (json && vm && olen >= 2 && o[olen - 1] == '\n' && o[olen - 2] == '}') {
 			fwrite(o, 1, olen - 2, stdout);
-			fputs(json_extra, stdout);
+			control_vm_json(vm);
 			fputs("}\n", stdout);
 		} else {
 			fwrite(o, 1, olen, stdout);

@@ -46,14 +46,21 @@ int control_socket_path(const char *mountpoint, char *buf, size_t len);
 int control_new(struct control **out, const struct control_opts *o);
 void control_free(struct control *c);
 
+/* A profile mount's VM, for `status --json` (fs/lifecycle.c finds it). */
+struct control_vm {
+	const char *profile;
+	const char *power;	/* NULL when unknown: then error says why */
+	const char *error;
+	long running_s;		/* for how long it has been running; -1: not running or unknown */
+};
+
 /*
  * The client: @argv is { "status"|"flush"|"push"|"resolve", MOUNTPOINT,
  * ... }. Prints the daemon's answer and returns the process exit status
  * (0 done, 1 the operation failed or is incomplete, 2 usage or no daemon).
- * @json_extra (or NULL): members (",\"k\":v...") added to the object that
- * `status --json` prints.
+ * With @vm, `status --json` adds it to its object as member "vm".
  */
-int control_client_main(int argc, char **argv, const char *json_extra);
+int control_client_main(int argc, char **argv, const struct control_vm *vm);
 
 /* 1 when @cmd is one of the client's commands. */
 int control_is_command(const char *cmd);

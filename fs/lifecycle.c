@@ -1326,104 +1326,55 @@ static void lifecycle_duration(long s, char *buf, size_t len)
 		snprintf(buf, len, "%lds", s);
 }
 
-/*
- * How the VM of the profile mount @mountpoint is: fills @profile and either
- * *st (returns 1) or @msg (returns -1); 0 when it is not a live profile mount.
- */
-static int lifecycle_vm_state(const char *mountpoint, char *profile, size_t plen,
-			      struct vm_status *st, char *msg, size_t mlen)
+int lifecycle_status_vm(const char *mountpoint, struct control_vm *out, char *buf, size_t len)
 {
-	char life[PATH_MAX], cfgpath[PATH_MAX];
+	char life[PATH_MAX], cfgpath[PATH_MAX], *msg;
 	struct config *cfg = NULL;
 	struct vm *vm = NULL;
+	struct vm_status st;
 	struct vm_error ve;
+	size_t plen = len / 2;
 	long pid;
-	int rc = 1;
 
 	/* a record whose daemon is gone (killed) says nothing about this mount */
-	if (lifecycle_record_path(mountpoint, ".life", life, sizeof(life)) ||
-	    lifecycle_read_record(life, &pid, profile, plen, cfgpath, sizeof(cfgpath)) ||
+	if (len < 2 || lifecycle_record_path(mountpoint, ".life", life, sizeof(life)) ||
+	    lifecycle_read_record(life, &pid, buf, plen, cfgpath, sizeof(cfgpath)) ||
 	    kill((pid_t)pid, 0) < 0)
 		return 0;
-	if (config_load(&cfg, cfgpath[0] ? cfgpath : NULL, msg, mlen)) {
+	msg = buf + plen;	/* the profile name, then the error, in @buf */
+	*out = (struct control_vm){ .profile = buf, .running_s = -1 };
+	if (config_load(&cfg, cfgpath[0] ? cfgpath : NULL, msg, len - plen)) {
 		char why[512];
 
 		snprintf(why, sizeof(why), "%s", msg);
-		snprintf(msg, mlen, "cannot read its configuration: %s", why);
-		rc = -1;
-	} else if (vm_open(&vm, cfg, profile, &ve) || vm_status(vm, st, &ve)) {
-		snprintf(msg, mlen, "status unknown: %s", ve.message);
-		rc = -1;
+		snprintf(msg, len - plen, "cannot read its configuration: %s", why);
+		out->error = msg;
+	} else if (vm_open(&vm, cfg, buf, &ve) || vm_status(vm, &st, &ve)) {
+		snprintf(msg, len - plen, "status unknown: %s", ve.message);
+		out->error = msg;
+	} else {
+		out->power = vm_power_name(st.power);
+		if (st.power == VM_POWER_RUNNING && st.since > 0)
+			out->running_s = (long)(time(NULL) - st.since);
 	}
 	vm_free(vm);
 	config_free(cfg);
-	return rc;
+	return 1;
 }
 
 void lifecycle_status(const char *mountpoint, FILE *out)
 {
-	char profile[256], msg[600], dur[64];
-	struct vm_status st;
-	int rc = lifecycle_vm_state(mountpoint, profile, sizeof(profile), &st, msg, sizeof(msg));
+	char buf[1024], dur[64];
+	struct control_vm vm;
 
-	if (rc < 0) {
-		fprintf(out, "vm:         %s (%s)\n", profile, msg);
-	} else if (rc > 0 && st.power == VM_POWER_RUNNING && st.since > 0) {
-		lifecycle_duration((long)(time(NULL) - st.since), dur, sizeof(dur));
-		fprintf(out, "vm:         %s running for %s\n", profile, dur);
-	} else if (rc > 0) {
-		fprintf(out, "vm:         %s %s\n", profile, vm_power_name(st.power));
-	}
-}
-
-/* @s as a JSON string (quotes and escapes) appended to @buf of @len. */
-static void lifecycle_json_str(char *buf, size_t len, const char *s)
-{
-	size_t n = strlen(buf);
-
-	if (n + 2 >= len)
+	if (!lifecycle_status_vm(mountpoint, &vm, buf, sizeof(buf)))
 		return;
-	buf[n++] = '"';
-	for (; *s && n + 8 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			n += (size_t)snprintf(buf + n, len - n, "\\%c", c);
-		else if (c < 0x20)
-			n += (size_t)snprintf(buf + n, len - n, "\\u%04x", c);
-		else
-			buf[n++] = (char)c;
-	}
-	buf[n++] = '"';
-	buf[n] = '\0';
-}
-
-void lifecycle_status_json(const char *mountpoint, char *buf, size_t len)
-{
-	char profile[256], msg[600];
-	struct vm_status st;
-	int rc = lifecycle_vm_state(mountpoint, profile, sizeof(profile), &st, msg, sizeof(msg));
-	size_t n;
-
-	buf[0] = '\0';
-	if (rc == 0 || len < 64)
-		return;
-	snprintf(buf, len, ",\"vm\":{\"profile\":");
-	lifecycle_json_str(buf, len, profile);
-	n = strlen(buf);
-	if (rc < 0) {
-		snprintf(buf + n, len - n, ",\"power\":null,\"error\":");
-		lifecycle_json_str(buf, len, msg);
+	if (vm.error) {
+		fprintf(out, "vm:         %s (%s)\n", vm.profile, vm.error);
+	} else if (vm.running_s >= 0) {
+		lifecycle_duration(vm.running_s, dur, sizeof(dur));
+		fprintf(out, "vm:         %s running for %s\n", vm.profile, dur);
 	} else {
-		snprintf(buf + n, len - n, ",\"power\":");
-		lifecycle_json_str(buf, len, vm_power_name(st.power));
-		n = strlen(buf);
-		if (st.power == VM_POWER_RUNNING && st.since > 0)
-			snprintf(buf + n, len - n, ",\"running_s\":%ld", (long)(time(NULL) - st.since));
-	}
-	n = strlen(buf);
-	if (n + 1 < len) {
-		buf[n] = '}';
-		buf[n + 1] = '\0';
+		fprintf(out, "vm:         %s %s\n", vm.profile, vm.power);
 	}
 }

@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "control.h"
+
 #ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 312
 #endif
@@ -102,10 +104,10 @@ int lifecycle_umount_main(int argc, char **argv);
  */
 void lifecycle_status(const char *mountpoint, FILE *out);
 /*
- * The same for `wakefs status --json`: ',"vm":{"profile":...,"power":...,
- * "running_s":N}' (or "power":null and "error") into @buf, to go inside the
- * daemon's object; "" when @mountpoint is not a profile mount.
+ * What that line says, for `wakefs status --json` too: 1 with *vm filled
+ * (its strings point into @buf of @len), 0 when @mountpoint is not the mount
+ * of a live profile daemon.
  */
-void lifecycle_status_json(const char *mountpoint, char *buf, size_t len);
+int lifecycle_status_vm(const char *mountpoint, struct control_vm *vm, char *buf, size_t len);
 
 #endif

@@ -313,12 +313,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* `wakefs status|flush|push|resolve MOUNTPOINT ...`: a client of the daemon. */
 	if (argc > 1 && control_is_command(argv[1])) {
-		char vmjson[1024] = "";
+		struct control_vm vm;
+		char vmbuf[1024];
+		int json = !strcmp(argv[1], "status") && argc == 4 && !strcmp(argv[3], "--json");
 
 		/* a profile mount's status also says how its VM is */
-		if (!strcmp(argv[1], "status") && argc == 4 && !strcmp(argv[3], "--json"))
-			lifecycle_status_json(argv[2], vmjson, sizeof(vmjson));
-		rc = control_client_main(argc - 1, argv + 1, vmjson);
+		json = json && lifecycle_status_vm(argv[2], &vm, vmbuf, sizeof(vmbuf));
+		rc = control_client_main(argc - 1, argv + 1, json ? &vm : NULL);
 		if (rc == 0 && !strcmp(argv[1], "status") && argc == 3)
 			lifecycle_status(argv[2], stdout);
 		return rc;
