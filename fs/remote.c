@@ -1287,49 +1287,48 @@ out:
 	return err;
 }
 
-int remote_upload(struct remote *r, int fd, const char *path, mode_t mode)
+/* Write all of @fd to @f (write-behind: errors may come at the next sync point); *size: bytes. */
+static int remote_send_fd(struct remote_file *f, int fd, off_t *size)
 {
-	struct remote_file *f = NULL;
-	size_t bufsz = REMOTE_WINDOW;
-	unsigned char *buf = NULL;
+	unsigned char *buf = malloc(REMOTE_WINDOW);
 	off_t off = 0;
 	ssize_t n, w;
-	int err;
+	int err = 0;
 
-	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
-	if (err)
-		return err;
-	buf = malloc(bufsz);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
-		n = pread(fd, buf, bufsz, off);
+		n = pread(fd, buf, REMOTE_WINDOW, off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
+		if (n < 0)
 			err = -errno;
-			goto out;
-		}
-		if (n == 0)
+		if (n <= 0)
 			break;
 		w = remote_pwrite(f, buf, (size_t)n, off);
 		if (w < 0) {
 			err = (int)w;
-			goto out;
+			break;
 		}
 		off += n;
 	}
-out:
 	free(buf);
-	if (f) {
-		int e = remote_close(f);
-
-		if (!err)
-			err = e;
-	}
+	*size = off;
 	return err;
+}
+
+int remote_upload(struct remote *r, int fd, const char *path, mode_t mode)
+{
+	struct remote_file *f = NULL;
+	off_t size;
+	int err, e;
+
+	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
+	if (err)
+		return err;
+	err = remote_send_fd(f, fd, &size);
+	e = remote_close(f);
+	return err ? err : e;
 }
 
 /* Submit the request in @b on @f's session without waiting; *q to collect. */
@@ -1349,10 +1348,8 @@ int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t a
 				.atime = (uint32_t)atime,
 				.mtime = (uint32_t)mtime };
 	struct sftp_buf b;
-	unsigned char *buf = NULL, *p;
+	unsigned char *p;
 	size_t len;
-	off_t off = 0;
-	ssize_t n, w;
 	uint32_t id;
 	int err, e;
 
@@ -1363,32 +1360,11 @@ int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t a
 	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
 	if (err)
 		return err;
-	buf = malloc(REMOTE_WINDOW);
-	if (!buf) {
-		remote_close(f);
-		return -ENOMEM;
-	}
-	for (;;) {
-		n = pread(fd, buf, REMOTE_WINDOW, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			err = -errno;
-		if (n <= 0)
-			break;
-		w = remote_pwrite(f, buf, (size_t)n, off);
-		if (w < 0) {
-			err = (int)w;
-			break;
-		}
-		off += n;
-	}
-	free(buf);
+	err = remote_send_fd(f, fd, size);
 	if (err) {
 		remote_close(f);
 		return err;
 	}
-	*size = off;
 	/*
 	 * The server answers in order: the fsync comes after the writes, the
 	 * mode and times after the data, the close last; the LSTAT of the file
