@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "dirlist.h"
+#include "fetch.h"
 #include "layer.h"
 #include "options.h"
 #include "remote.h"
@@ -50,11 +51,16 @@
  * lookup that misses waits for it.
  */
 #define LOPS_LEARN_WAIT_MS 3000
+/* VM files above this size are read while they are copied; smaller ones arrive first. */
+#define LOPS_FETCH_MIN (1 << 20)
+#define LOPS_FETCHES 8	/* copies running at once; more opens copy before they return */
 
 /* An open file: fuse_file_info.fh. On lo->files while open. */
 struct lops_file {
 	struct lops_file *prev, *next;
 	int fd;				/* the local copy, or -1 */
+	int vmcopy;			/* fd is a read-only copy of the VM file (cache or fetch) */
+	struct fetch *fetch;		/* the copy still arriving, or NULL */
 	struct remote_file *rf;		/* streamed VM file, or NULL */
 	int written;			/* changed through this handle */
 	int unlinked;			/* its path is gone: no more events */
@@ -69,6 +75,7 @@ struct lops {
 	pthread_mutex_t ns;		/* namespace changes and copy-ups; taken first */
 	pthread_mutex_t lock;		/* protects files; taken after ns */
 	struct lops_file *files;
+	struct fetcher *fetcher;	/* big VM files copied while they are read */
 };
 
 static struct lops *lops_self(void)
@@ -393,6 +400,7 @@ static void lops_file_free(struct lops *lo, struct lops_file *f)
 		close(f->fd);
 	if (f->rf)
 		remote_close(f->rf);
+	fetch_put(f->fetch);
 	free(f);
 }
 
@@ -448,12 +456,32 @@ static int lops_file_changed(struct lops *lo, struct lops_file *f)
 
 /* --- the operations --------------------------------------------------------------- */
 
+/*
+ * A handle on a copy of a VM file (from the cache, or still arriving) answers
+ * for the VM file, by its path, not for the copy: the copy has its own owner
+ * and mode, and is short while it arrives. The handle's path into @buf when it
+ * is such a handle and still has one; else NULL.
+ */
+static const char *lops_vmcopy_path(struct lops *lo, struct lops_file *f, char *buf, size_t len)
+{
+	return f && f->vmcopy && lops_file_path(lo, f, buf, len) == 0 ? buf : NULL;
+}
+
 static int lops_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
 	struct lops_file *f = fi ? lops_fh(fi) : NULL;
 	char p[PATH_MAX];
 
+	if (lops_vmcopy_path(lo, f, p, sizeof(p)))
+		return lops_lookup(lo, p, st, NULL);
+	if (f && f->fetch) {
+		/* Unlinked while it arrives: its size is known at the end. */
+		int err = fetch_wait(f->fetch, INT64_MAX);
+
+		if (err)
+			return err == -ECANCELED ? -EIO : err;
+	}
 	if (f && f->fd >= 0) {
 		if (fstat(f->fd, st) < 0)
 			return -errno;
@@ -734,6 +762,77 @@ static int lops_open_local(struct lops *lo, const char *path, int flags, mode_t 
 }
 
 /* Open for reading a file only the VM has: its cached copy, or streamed. */
+/* What a fetch's done callback needs: where the copy is and what it is of. */
+struct lops_fetched {
+	struct lops *lo;
+	struct stat st;			/* the VM's version at open */
+	char tmp[PATH_MAX];		/* the copy's temporary name */
+	char path[];			/* the mount path at open */
+};
+
+/* A fetch ended: make a whole copy durable and cache it; drop a partial one. */
+static void lops_fetch_done(int err, int fd, void *payload)
+{
+	struct lops_fetched *d = payload;
+
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	if (err || layer_cache_commit(d->lo->l, d->path, d->tmp, &d->st))
+		unlink(d->tmp);
+	free(d);
+}
+
+/*
+ * Open a copy of the VM file @vp for reading into @f while a fetch copies it
+ * (files of more than one chunk). -EAGAIN: no fetch could start; the caller
+ * downloads the file itself.
+ */
+static int lops_open_fetch(struct lops *lo, const char *path, const char *vp, struct lops_file *f)
+{
+	struct remote_file *rf = NULL;
+	struct lops_fetched *d;
+	int err, fd = -1, rfd = -1;
+
+	d = calloc(1, sizeof(*d) + strlen(path) + 1);
+	if (!d)
+		return -ENOMEM;
+	d->lo = lo;
+	strcpy(d->path, path);
+	err = remote_open(lo->r, vp, O_RDONLY, 0, &rf);
+	if (!err)
+		err = remote_fstat(rf, &d->st);
+	if (!err) {
+		/* The VM's version now: a later open finds the copy by it. */
+		layer_attr_put(lo->l, path, &d->st);
+		fd = layer_tmpfile(lo->l, d->tmp, sizeof(d->tmp));
+		if (fd < 0)
+			err = fd;
+	}
+	if (!err) {
+		rfd = open(d->tmp, O_RDONLY | O_CLOEXEC);
+		if (rfd < 0)
+			err = -errno;
+	}
+	if (!err) {
+		err = fetch_start(lo->fetcher, rf, fd, d->st.st_size, lops_fetch_done, d, &f->fetch);
+		if (err)
+			close(rfd);
+	}
+	if (err) {
+		if (fd >= 0) {
+			close(fd);
+			unlink(d->tmp);
+		}
+		if (rf)
+			remote_close(rf);
+		free(d);
+		return err;
+	}
+	f->fd = rfd;	/* stays valid whatever happens to the name */
+	f->vmcopy = 1;
+	return 0;
+}
+
 static int lops_open_vm(struct lops *lo, const char *path, const struct stat *st,
 			struct lops_file *f)
 {
@@ -744,12 +843,23 @@ static int lops_open_vm(struct lops *lo, const char *path, const struct stat *st
 
 	if (!lo->r)
 		return -EIO;
+	vp = lops_vm_path(lo, path);
+	if (!vp)
+		return -ENOMEM;
 	if ((uint64_t)st->st_size <= layer_cache_file_max(lo->l)) {
 		fd = layer_cache_open(lo->l, path, st);
 		if (fd >= 0) {
+			free(vp);
 			f->fd = fd;
+			f->vmcopy = 1;
 			return 0;
 		}
+		err = -EAGAIN;
+		if (st->st_size > LOPS_FETCH_MIN && lo->fetcher)
+			err = lops_open_fetch(lo, path, vp, f);
+		free(vp);
+		if (err != -EAGAIN)
+			return err;
 		err = lops_download(lo, path, tmp, sizeof(tmp), &dst);
 		if (err)
 			return err;
@@ -759,15 +869,13 @@ static int lops_open_vm(struct lops *lo, const char *path, const struct stat *st
 			unlink(tmp);
 			return err;
 		}
+		f->vmcopy = 1;
 		/* The fd stays valid whatever happens to the name. */
 		if (layer_cache_commit(lo->l, path, tmp, &dst))
 			unlink(tmp);
 		layer_attr_put(lo->l, path, &dst);
 		return 0;
 	}
-	vp = lops_vm_path(lo, path);
-	if (!vp)
-		return -ENOMEM;
 	err = remote_open(lo->r, vp, O_RDONLY, 0, &f->rf);
 	free(vp);
 	return err;
@@ -849,16 +957,47 @@ static int lops_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return 0;
 }
 
-static int lops_read(const char *path, char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+/*
+ * A read is answered with the local copy's file descriptor: libfuse splices
+ * its pages to the kernel (FUSE_CAP_SPLICE_WRITE) instead of copying them
+ * through a buffer here. A streamed VM file is read into memory.
+ */
+static int lops_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+			 struct fuse_file_info *fi)
 {
 	struct lops_file *f = lops_fh(fi);
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
 	ssize_t n;
 
-	if (f->rf)
-		return (int)remote_pread(f->rf, buf, size, off);
-	n = pread(f->fd, buf, size, off);
-	return n < 0 ? -errno : (int)n;
+	(void)path;
+	if (!bv)
+		return -ENOMEM;
+	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
+	if (f->rf) {
+		bv->buf[0].mem = malloc(size ? size : 1);
+		n = bv->buf[0].mem ? remote_pread(f->rf, bv->buf[0].mem, size, off) : -ENOMEM;
+		if (n < 0) {
+			free(bv->buf[0].mem);
+			free(bv);
+			return (int)n;
+		}
+		bv->buf[0].size = (size_t)n;
+		*bufp = bv;
+		return 0;
+	}
+	if (f->fetch) {
+		int err = fetch_wait(f->fetch, off + (off_t)size);
+
+		if (err) {
+			free(bv);
+			return err == -ECANCELED ? -EIO : err;
+		}
+	}
+	bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv->buf[0].fd = f->fd;
+	bv->buf[0].pos = off;
+	*bufp = bv;
+	return 0;
 }
 
 static int lops_write(const char *path, const char *buf, size_t size, off_t off,
@@ -928,7 +1067,7 @@ static int lops_truncate(const char *path, off_t size, struct fuse_file_info *fi
 	char lp[PATH_MAX];
 	int err;
 
-	if (fi && lops_fh(fi)->fd >= 0) {
+	if (fi && lops_fh(fi)->fd >= 0 && !lops_fh(fi)->vmcopy) {
 		struct lops_file *f = lops_fh(fi);
 		err = lops_file_changed(lo, f);
 		if (!err && ftruncate(f->fd, size) < 0)
@@ -1269,9 +1408,13 @@ static int lops_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
 	struct lops_file *f = fi ? lops_fh(fi) : NULL;
-	char lp[PATH_MAX], p[PATH_MAX];
+	char lp[PATH_MAX], p[PATH_MAX], vpath[PATH_MAX];
 	int err;
 
+	if (lops_vmcopy_path(lo, f, vpath, sizeof(vpath))) {
+		path = vpath;	/* a change to the VM file, not to its copy */
+		f = NULL;
+	}
 	if (f && f->fd >= 0) {
 		err = lops_file_changed(lo, f);
 		if (!err && fchmod(f->fd, mode) < 0)
@@ -1297,9 +1440,13 @@ static int lops_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_i
 {
 	struct lops *lo = lops_self();
 	struct lops_file *f = fi ? lops_fh(fi) : NULL;
-	char lp[PATH_MAX];
+	char lp[PATH_MAX], vpath[PATH_MAX];
 	int err;
 
+	if (lops_vmcopy_path(lo, f, vpath, sizeof(vpath))) {
+		path = vpath;	/* a change to the VM file, not to its copy */
+		f = NULL;
+	}
 	if (f && f->fd >= 0)
 		return fchown(f->fd, uid, gid) < 0 ? -errno : 0;
 	if (!path)
@@ -1317,9 +1464,13 @@ static int lops_utimens(const char *path, const struct timespec tv[2], struct fu
 {
 	struct lops *lo = lops_self();
 	struct lops_file *f = fi ? lops_fh(fi) : NULL;
-	char lp[PATH_MAX], p[PATH_MAX];
+	char lp[PATH_MAX], p[PATH_MAX], vpath[PATH_MAX];
 	int err;
 
+	if (lops_vmcopy_path(lo, f, vpath, sizeof(vpath))) {
+		path = vpath;	/* a change to the VM file, not to its copy */
+		f = NULL;
+	}
 	if (f && f->fd >= 0) {
 		err = lops_file_changed(lo, f);
 		if (!err && futimens(f->fd, tv) < 0)
@@ -1360,6 +1511,8 @@ static void *lops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Reads are answered from local files: let the kernel move their pages. */
+	conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	return lo;
 }
 
@@ -1377,7 +1530,7 @@ static const struct fuse_operations lops_operations = {
 	.chown = lops_chown,
 	.truncate = lops_truncate,
 	.open = lops_open,
-	.read = lops_read,
+	.read_buf = lops_read_buf,
 	.write = lops_write,
 	.statfs = lops_statfs,
 	.flush = lops_flush,
@@ -1415,6 +1568,11 @@ int lops_new(struct lops **out, struct remote *r, struct layer *l, const struct 
 	lo->r = r;
 	lo->l = l;
 	lo->o = o;
+	if (fetcher_new(&lo->fetcher, LOPS_FETCHES)) {
+		free(lo->root);
+		free(lo);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&lo->ns, NULL);
 	pthread_mutex_init(&lo->lock, NULL);
 	*out = lo;
@@ -1425,6 +1583,7 @@ void lops_free(struct lops *lo)
 {
 	if (!lo)
 		return;
+	fetcher_free(lo->fetcher);	/* its callbacks use lo->l: stop them first */
 	while (lo->files)
 		lops_file_free(lo, lo->files);
 	pthread_mutex_destroy(&lo->ns);

@@ -1,0 +1,237 @@
+/*
+ * fs/fetch.c: whole-file downloads that can be read while they arrive (see
+ * fetch.h).
+ *
+ * Each fetch has one detached thread and two references: its thread's and
+ * its opener's. The thread copies FETCH_CHUNK bytes at a time with
+ * remote_pread, whose read-ahead keeps the link full between the calls, and
+ * publishes how far the copy has got (f->have) under f->lock. The fetcher
+ * counts the running threads under fr->lock; fetcher_free raises fr->stop,
+ * which each thread checks between chunks, and waits for the count to reach
+ * zero.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "remote.h"
+
+#define FETCH_CHUNK (1u << 20)
+
+struct fetcher {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;	/* running dropped */
+	unsigned running, max;
+	int stop;
+};
+
+struct fetch {
+	struct fetcher *fr;
+	struct remote_file *rf;
+	int fd;
+	off_t size;		/* on the VM, at open */
+	fetch_done_fn done;
+	void *payload;
+
+	pthread_mutex_t lock;	/* the fields below */
+	pthread_cond_t moved;	/* have or ended changed */
+	off_t have;		/* bytes [0, have) are in fd */
+	int ended, err;
+	int refs;
+};
+
+int fetcher_new(struct fetcher **out, unsigned max)
+{
+	struct fetcher *fr = calloc(1, sizeof(*fr));
+
+	*out = NULL;
+	if (!fr)
+		return -ENOMEM;
+	pthread_mutex_init(&fr->lock, NULL);
+	pthread_cond_init(&fr->idle, NULL);
+	fr->max = max ? max : 1;
+	*out = fr;
+	return 0;
+}
+
+void fetcher_free(struct fetcher *fr)
+{
+	if (!fr)
+		return;
+	pthread_mutex_lock(&fr->lock);
+	fr->stop = 1;
+	while (fr->running)
+		pthread_cond_wait(&fr->idle, &fr->lock);
+	pthread_mutex_unlock(&fr->lock);
+	pthread_cond_destroy(&fr->idle);
+	pthread_mutex_destroy(&fr->lock);
+	free(fr);
+}
+
+static int fetch_stopping(struct fetcher *fr)
+{
+	int stop;
+
+	pthread_mutex_lock(&fr->lock);
+	stop = fr->stop;
+	pthread_mutex_unlock(&fr->lock);
+	return stop;
+}
+
+void fetch_put(struct fetch *f)
+{
+	int last;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	last = --f->refs == 0;
+	pthread_mutex_unlock(&f->lock);
+	if (!last)
+		return;
+	pthread_cond_destroy(&f->moved);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static void fetch_publish(struct fetch *f, off_t have, int ended, int err)
+{
+	pthread_mutex_lock(&f->lock);
+	f->have = have;
+	f->ended = ended;
+	f->err = err;
+	pthread_cond_broadcast(&f->moved);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Copy the whole of f->rf into f->fd; 0 or -errno. *copied: bytes copied. */
+static int fetch_copy(struct fetch *f, off_t *copied)
+{
+	unsigned char *buf = malloc(FETCH_CHUNK);
+	off_t off = 0;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n, w, k;
+
+		if (fetch_stopping(f->fr)) {
+			err = -ECANCELED;
+			break;
+		}
+		n = remote_pread(f->rf, buf, FETCH_CHUNK, off);
+		if (n <= 0) {
+			err = (int)n;
+			break;
+		}
+		for (w = 0; w < n; w += k) {
+			k = pwrite(f->fd, buf + w, (size_t)(n - w), off + w);
+			if (k < 0 && errno == EINTR) {
+				k = 0;
+				continue;
+			}
+			if (k <= 0) {
+				err = k < 0 ? -errno : -EIO;
+				break;
+			}
+		}
+		if (err)
+			break;
+		off += n;
+		fetch_publish(f, off, 0, 0);
+	}
+	free(buf);
+	*copied = off;
+	return err;
+}
+
+static void *fetch_thread(void *arg)
+{
+	struct fetch *f = arg;
+	struct fetcher *fr = f->fr;
+	off_t copied = 0;
+	int err = fetch_copy(f, &copied), e;
+
+	e = remote_close(f->rf);
+	if (!err)
+		err = e;
+	f->rf = NULL;
+	/* Readers go on at once; making the copy durable is the callback's. */
+	fetch_publish(f, copied, 1, err);
+	f->done(err, f->fd, f->payload);
+	close(f->fd);
+	f->fd = -1;
+	fetch_put(f);
+	pthread_mutex_lock(&fr->lock);
+	fr->running--;
+	pthread_cond_broadcast(&fr->idle);
+	pthread_mutex_unlock(&fr->lock);
+	return NULL;
+}
+
+int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, off_t size,
+		fetch_done_fn done, void *payload, struct fetch **out)
+{
+	struct fetch *f;
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	*out = NULL;
+	pthread_mutex_lock(&fr->lock);
+	err = fr->stop || fr->running >= fr->max ? -EAGAIN : 0;
+	if (!err)
+		fr->running++;
+	pthread_mutex_unlock(&fr->lock);
+	if (err)
+		return err;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	f->fr = fr;
+	f->rf = rf;
+	f->fd = fd;
+	f->size = size;
+	f->done = done;
+	f->payload = payload;
+	f->refs = 2;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->moved, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = -pthread_create(&t, &attr, fetch_thread, f);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		pthread_cond_destroy(&f->moved);
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		goto fail;
+	}
+	*out = f;
+	return 0;
+fail:
+	pthread_mutex_lock(&fr->lock);
+	fr->running--;
+	pthread_cond_broadcast(&fr->idle);
+	pthread_mutex_unlock(&fr->lock);
+	return err;
+}
+
+int fetch_wait(struct fetch *f, off_t end)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&f->lock);
+	/* Past the VM's size at open, only the end of the copy tells. */
+	while (!f->ended && (end > f->size || f->have < end))
+		pthread_cond_wait(&f->moved, &f->lock);
+	if (f->ended && f->err && f->have < end)
+		err = f->err;
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}

@@ -1,0 +1,62 @@
+/*
+ * fs/fetch.h: whole-file downloads that can be read while they arrive.
+ *
+ * The layered mount (fs/lops.c) keeps a whole local copy of each VM file it
+ * opens for reading, up to the cache's size limit. A fetch is the copy of one
+ * such file: open() opens the VM file itself (so a missing file or a denied
+ * open is still open()'s error) and hands it to a fetch, whose thread copies
+ * it into a temporary file of the layer. read()s of bytes already copied are
+ * served from that file at once; a read() further on waits for its bytes.
+ * Once the whole file is there the thread calls the done callback, which
+ * makes the copy durable and commits it to the cache.
+ *
+ * The fetcher is the mount's set of fetches: it bounds how many run at once
+ * and, when freed (unmount), stops them and waits for their threads.
+ *
+ * Lock order: a fetch's lock and the fetcher's lock are never held together;
+ * neither is held while the done callback runs.
+ */
+#ifndef WAKEFS_FETCH_H
+#define WAKEFS_FETCH_H
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct fetcher;
+struct fetch;
+struct remote_file;
+
+/*
+ * Called once per fetch, from its thread, after the copy ended: @err is 0
+ * when all of the file is in @fd (still open; closed after the callback),
+ * else the error (-ECANCELED when the fetcher stopped it). @payload is
+ * fetch_start's.
+ */
+typedef void (*fetch_done_fn)(int err, int fd, void *payload);
+
+/* A fetcher running at most @max fetches at once. 0 or -errno. */
+int fetcher_new(struct fetcher **out, unsigned max);
+/* Stop every fetch, wait for their threads, free. Accepts NULL. */
+void fetcher_free(struct fetcher *fr);
+
+/*
+ * Copy @rf into @fd (an empty file) from offset 0 in a new thread. Both are
+ * taken over when this returns 0 (closed by the fetch), and *out holds a
+ * reference for the caller (fetch_put). @size is the file's size on the VM:
+ * how far a fetch_wait can expect bytes before the end. -EAGAIN when @fr
+ * already runs its maximum, or is stopping: then nothing is taken over.
+ */
+int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, off_t size,
+		fetch_done_fn done, void *payload, struct fetch **out);
+
+/*
+ * Wait until the copy holds bytes [0, @end) (or the whole file, if shorter),
+ * or has ended. 0: a pread of the range sees the VM's bytes; else the copy's
+ * error, when the copy ended before it reached @end.
+ */
+int fetch_wait(struct fetch *f, off_t end);
+
+/* Drop the caller's reference (the copy goes on). Accepts NULL. */
+void fetch_put(struct fetch *f);
+
+#endif
