@@ -8,11 +8,15 @@
  * publishes how far the copy has got (f->have) under f->lock. The fetcher
  * counts the running threads under fr->lock; fetcher_free raises fr->stop,
  * which each thread checks between chunks, and waits for the count to reach
- * zero.
+ * zero. A fetch is on the fetcher's list (fr->list, for fetch_attach) from its
+ * start until its copy ends; the thread takes it off before the done
+ * callback renames the copy.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fetch.h"
@@ -25,10 +29,13 @@ struct fetcher {
 	pthread_cond_t idle;	/* running dropped */
 	unsigned running, max;
 	int stop;
+	struct fetch *list;	/* copies still arriving */
 };
 
 struct fetch {
 	struct fetcher *fr;
+	struct fetch *next;	/* in fr->list, under fr->lock */
+	char *name, *key;
 	struct remote_file *rf;
 	int fd;
 	off_t size;		/* on the VM, at open */
@@ -93,7 +100,21 @@ void fetch_put(struct fetch *f)
 		return;
 	pthread_cond_destroy(&f->moved);
 	pthread_mutex_destroy(&f->lock);
+	free(f->name);
+	free(f->key);
 	free(f);
+}
+
+/* Take @f off its fetcher's list (fr->lock held). */
+static void fetch_unlist_locked(struct fetch *f)
+{
+	struct fetch **p;
+
+	for (p = &f->fr->list; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
 }
 
 static void fetch_publish(struct fetch *f, off_t have, int ended, int err)
@@ -159,6 +180,9 @@ static void *fetch_thread(void *arg)
 	if (!err)
 		err = e;
 	f->rf = NULL;
+	pthread_mutex_lock(&fr->lock);
+	fetch_unlist_locked(f);
+	pthread_mutex_unlock(&fr->lock);
 	/* Readers go on at once; making the copy durable is the callback's. */
 	fetch_publish(f, copied, 1, err);
 	f->done(err, f->fd, f->payload);
@@ -172,8 +196,9 @@ static void *fetch_thread(void *arg)
 	return NULL;
 }
 
-int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, off_t size,
-		fetch_done_fn done, void *payload, struct fetch **out)
+int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, const char *name,
+		const char *key, off_t size, fetch_done_fn done, void *payload,
+		struct fetch **out)
 {
 	struct fetch *f;
 	pthread_attr_t attr;
@@ -181,17 +206,16 @@ int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, off_t size,
 	int err;
 
 	*out = NULL;
-	pthread_mutex_lock(&fr->lock);
-	err = fr->stop || fr->running >= fr->max ? -EAGAIN : 0;
-	if (!err)
-		fr->running++;
-	pthread_mutex_unlock(&fr->lock);
-	if (err)
-		return err;
 	f = calloc(1, sizeof(*f));
-	if (!f) {
-		err = -ENOMEM;
-		goto fail;
+	if (!f)
+		return -ENOMEM;
+	f->name = strdup(name);
+	f->key = strdup(key);
+	if (!f->name || !f->key) {
+		free(f->name);
+		free(f->key);
+		free(f);
+		return -ENOMEM;
 	}
 	f->fr = fr;
 	f->rf = rf;
@@ -202,22 +226,56 @@ int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, off_t size,
 	f->refs = 2;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->moved, NULL);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = -pthread_create(&t, &attr, fetch_thread, f);
-	pthread_attr_destroy(&attr);
+	pthread_mutex_lock(&fr->lock);
+	err = fr->stop || fr->running >= fr->max ? -EAGAIN : 0;
+	if (!err) {
+		fr->running++;
+		f->next = fr->list;
+		fr->list = f;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = -pthread_create(&t, &attr, fetch_thread, f);
+		pthread_attr_destroy(&attr);
+		if (err) {
+			fetch_unlist_locked(f);
+			fr->running--;
+			pthread_cond_broadcast(&fr->idle);
+		}
+	}
+	pthread_mutex_unlock(&fr->lock);
 	if (err) {
-		pthread_cond_destroy(&f->moved);
-		pthread_mutex_destroy(&f->lock);
-		free(f);
-		goto fail;
+		f->refs = 1;
+		f->rf = NULL;
+		f->fd = -1;
+		fetch_put(f);
+		return err;
 	}
 	*out = f;
 	return 0;
-fail:
+}
+
+int fetch_attach(struct fetcher *fr, const char *key, struct fetch **out, int *fd)
+{
+	struct fetch *f;
+	int err = -ENOENT;
+
+	*out = NULL;
+	*fd = -1;
 	pthread_mutex_lock(&fr->lock);
-	fr->running--;
-	pthread_cond_broadcast(&fr->idle);
+	for (f = fr->list; f; f = f->next)
+		if (strcmp(f->key, key) == 0)
+			break;
+	if (f) {
+		/* Under fr->lock: the copy is not renamed before it leaves the list. */
+		*fd = open(f->name, O_RDONLY | O_CLOEXEC);
+		err = *fd < 0 ? -errno : 0;
+	}
+	if (!err) {
+		pthread_mutex_lock(&f->lock);
+		f->refs++;
+		pthread_mutex_unlock(&f->lock);
+		*out = f;
+	}
 	pthread_mutex_unlock(&fr->lock);
 	return err;
 }

@@ -13,8 +13,10 @@
  * The fetcher is the mount's set of fetches: it bounds how many run at once
  * and, when freed (unmount), stops them and waits for their threads.
  *
- * Lock order: a fetch's lock and the fetcher's lock are never held together;
- * neither is held while the done callback runs.
+ * Two opens of one file while it arrives share its copy (fetch_attach).
+ *
+ * Lock order: the fetcher's lock before a fetch's lock; neither is held
+ * while the done callback runs.
  */
 #ifndef WAKEFS_FETCH_H
 #define WAKEFS_FETCH_H
@@ -40,14 +42,24 @@ int fetcher_new(struct fetcher **out, unsigned max);
 void fetcher_free(struct fetcher *fr);
 
 /*
- * Copy @rf into @fd (an empty file) from offset 0 in a new thread. Both are
- * taken over when this returns 0 (closed by the fetch), and *out holds a
- * reference for the caller (fetch_put). @size is the file's size on the VM:
- * how far a fetch_wait can expect bytes before the end. -EAGAIN when @fr
- * already runs its maximum, or is stopping: then nothing is taken over.
+ * Copy @rf into @fd (an empty file, named @name) from offset 0 in a new
+ * thread. Both are taken over when this returns 0 (closed by the fetch), and
+ * *out holds a reference for the caller (fetch_put). @size is the file's size
+ * on the VM: how far a fetch_wait can expect bytes before the end. @key names
+ * what is copied (the caller's choice: the path and the VM's version) for
+ * fetch_attach. -EAGAIN when @fr already runs its maximum, or is stopping:
+ * then nothing is taken over.
  */
-int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, off_t size,
-		fetch_done_fn done, void *payload, struct fetch **out);
+int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, const char *name,
+		const char *key, off_t size, fetch_done_fn done, void *payload,
+		struct fetch **out);
+
+/*
+ * Join the copy of @key if one is still arriving: *out gets a reference and
+ * *fd a new read-only descriptor of the copy. -ENOENT when there is none
+ * (the copy ended, and the done callback has the file), or -errno.
+ */
+int fetch_attach(struct fetcher *fr, const char *key, struct fetch **out, int *fd);
 
 /*
  * Wait until the copy holds bytes [0, @end) (or the whole file, if shorter),

@@ -782,17 +782,31 @@ static void lops_fetch_done(int err, int fd, void *payload)
 	free(d);
 }
 
+/* What a fetch copies: @path at the VM's version @st. */
+static void lops_fetch_key(char *buf, size_t len, const char *path, const struct stat *st)
+{
+	snprintf(buf, len, "%lld %lld %s", (long long)st->st_size, (long long)st->st_mtime, path);
+}
+
 /*
- * Open a copy of the VM file @vp for reading into @f while a fetch copies it
- * (files of more than one chunk). -EAGAIN: no fetch could start; the caller
- * downloads the file itself.
+ * Open a copy of the VM file @vp (at version @st) for reading into @f while a
+ * fetch copies it, joining the fetch of an earlier open when that copy is
+ * still arriving. -EAGAIN: no fetch could start; the caller downloads the
+ * file itself.
  */
-static int lops_open_fetch(struct lops *lo, const char *path, const char *vp, struct lops_file *f)
+static int lops_open_fetch(struct lops *lo, const char *path, const char *vp,
+			   const struct stat *st, struct lops_file *f)
 {
 	struct remote_file *rf = NULL;
 	struct lops_fetched *d;
+	char key[PATH_MAX + 64];
 	int err, fd = -1, rfd = -1;
 
+	lops_fetch_key(key, sizeof(key), path, st);
+	if (fetch_attach(lo->fetcher, key, &f->fetch, &f->fd) == 0) {
+		f->vmcopy = 1;
+		return 0;
+	}
 	d = calloc(1, sizeof(*d) + strlen(path) + 1);
 	if (!d)
 		return -ENOMEM;
@@ -814,7 +828,9 @@ static int lops_open_fetch(struct lops *lo, const char *path, const char *vp, st
 			err = -errno;
 	}
 	if (!err) {
-		err = fetch_start(lo->fetcher, rf, fd, d->st.st_size, lops_fetch_done, d, &f->fetch);
+		lops_fetch_key(key, sizeof(key), path, &d->st);
+		err = fetch_start(lo->fetcher, rf, fd, d->tmp, key, d->st.st_size, lops_fetch_done,
+				  d, &f->fetch);
 		if (err)
 			close(rfd);
 	}
@@ -856,7 +872,7 @@ static int lops_open_vm(struct lops *lo, const char *path, const struct stat *st
 		}
 		err = -EAGAIN;
 		if (st->st_size > LOPS_FETCH_MIN && lo->fetcher)
-			err = lops_open_fetch(lo, path, vp, f);
+			err = lops_open_fetch(lo, path, vp, st, f);
 		free(vp);
 		if (err != -EAGAIN)
 			return err;

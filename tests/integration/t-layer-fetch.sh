@@ -3,9 +3,9 @@
 # returns once the VM file is open, a read of bytes already copied returns at
 # once, a read further on waits for them. The whole copy is then cached. The
 # handle answers for the VM file (its size and mode), not for the partial
-# copy, and an unmount in the middle of a copy neither hangs nor leaves it
-# behind. The link is slowed to 40 Mbit/s by the latency proxy, so that a
-# 12 MiB copy takes about 2.5 s.
+# copy; a second open joins the copy still arriving; an unmount in the middle
+# of a copy neither hangs nor leaves it behind. The link is slowed to
+# 40 Mbit/s by the latency proxy, so that a 12 MiB copy takes about 2.5 s.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/tools/proxy-lib.sh"
 t_init
@@ -17,7 +17,7 @@ M=$T/mnt
 L=$T/layer
 mkdir -p "$R" "$M"
 SIZE=$((12 * 1024 * 1024))
-for f in a b c d; do head -c "$SIZE" /dev/urandom >"$R/$f.bin"; done
+for f in a b c d e; do head -c "$SIZE" /dev/urandom >"$R/$f.bin"; done
 chmod 644 "$R/c.bin"
 
 wmount() {
@@ -77,6 +77,31 @@ cmp "$R/b.bin" "$M/b.bin" >>"$T/check.log" 2>&1
 r2=$?
 wait "$r1"
 ok_eq "two readers at once both read the VM's bytes" "0 0" "$? $r2"
+
+# A second open while the first one's copy arrives joins it: one copy, one download.
+SHARE='
+import os, sys
+path, vm, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(vm, "rb") as f:
+    want = f.read()
+peek = os.open(path, os.O_RDONLY)
+os.pread(peek, 16, 0)
+os.close(peek)
+fd = os.open(path, os.O_RDONLY)
+os.pread(fd, 16, 0)
+print("copies", len([n for n in os.listdir(tmp) if n.startswith("dl.")]))
+got = b""
+while True:
+    b = os.read(fd, 1 << 20)
+    if not b:
+        break
+    got += b
+print("whole", "ok" if got == want else "wrong %d" % len(got))
+'
+out=$(python3 -c "$SHARE" "$M/e.bin" "$R/e.bin" "$L/.wakefs/tmp" 2>>"$T/check.log")
+echo "$out" >>"$T/check.log"
+ok_eq "a reopen while the copy arrives shares it (one copy)" "copies 1" "$(grep '^copies' <<<"$out")"
+ok_eq "and reads the VM's bytes" "whole ok" "$(grep '^whole' <<<"$out")"
 
 # fchmod through a read-only handle changes the VM file, not its copy.
 python3 -c '
