@@ -761,7 +761,6 @@ static int lops_open_local(struct lops *lo, const char *path, int flags, mode_t 
 	return f->fd < 0 ? -errno : 0;
 }
 
-/* Open for reading a file only the VM has: its cached copy, or streamed. */
 /* What a fetch's done callback needs: where the copy is and what it is of. */
 struct lops_fetched {
 	struct lops *lo;
@@ -849,6 +848,10 @@ static int lops_open_fetch(struct lops *lo, const char *path, const char *vp,
 	return 0;
 }
 
+/*
+ * Open for reading a file only the VM has: its cached copy, a copy that
+ * arrives while it is read, or streamed (over the cache's per-file limit).
+ */
 static int lops_open_vm(struct lops *lo, const char *path, const struct stat *st,
 			struct lops_file *f)
 {

@@ -34,9 +34,19 @@ cached_bytes() { find "$L/.wakefs/cache" -type f -printf '%s\n' 2>/dev/null | aw
 wmount || { fail "wakefs mounts through the proxy"; t_done; }
 pass "wakefs mounts through the proxy"
 
-# One process: open, first read, then what the handle says while the copy is partial.
-PROBE='
+# The python probes' common part: read a descriptor to its end.
+PYREAD='
 import os, sys
+def read_all(fd):
+    got = b""
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            return got
+        got += b
+'
+# One process: open, first read, then what the handle says while the copy is partial.
+PROBE=$PYREAD'
 path, vm, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with open(vm, "rb") as f:
     want = f.read()
@@ -49,13 +59,7 @@ print("fstat", os.fstat(fd).st_size)
 tail = os.pread(fd, 4096, size - 4096)
 print("tail", "ok" if tail == want[-4096:] else "wrong")
 os.lseek(fd, 0, os.SEEK_SET)
-got = b""
-while True:
-    b = os.read(fd, 1 << 20)
-    if not b:
-        break
-    got += b
-print("whole", "ok" if got == want else "wrong %d" % len(got))
+print("whole", "ok" if read_all(fd) == want else "wrong")
 os.close(fd)
 '
 out=$(python3 -c "$PROBE" "$M/a.bin" "$R/a.bin" "$SIZE" "$L/.wakefs/tmp" 2>>"$T/check.log")
@@ -79,8 +83,7 @@ wait "$r1"
 ok_eq "two readers at once both read the VM's bytes" "0 0" "$? $r2"
 
 # A second open while the first one's copy arrives joins it: one copy, one download.
-SHARE='
-import os, sys
+SHARE=$PYREAD'
 path, vm, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(vm, "rb") as f:
     want = f.read()
@@ -90,13 +93,7 @@ os.close(peek)
 fd = os.open(path, os.O_RDONLY)
 os.pread(fd, 16, 0)
 print("copies", len([n for n in os.listdir(tmp) if n.startswith("dl.")]))
-got = b""
-while True:
-    b = os.read(fd, 1 << 20)
-    if not b:
-        break
-    got += b
-print("whole", "ok" if got == want else "wrong %d" % len(got))
+print("whole", "ok" if read_all(fd) == want else "wrong")
 '
 out=$(python3 -c "$SHARE" "$M/e.bin" "$R/e.bin" "$L/.wakefs/tmp" 2>>"$T/check.log")
 echo "$out" >>"$T/check.log"
