@@ -4,8 +4,9 @@
 # once, a read further on waits for them. The whole copy is then cached. The
 # handle answers for the VM file (its size and mode), not for the partial
 # copy; a second open joins the copy still arriving; an unmount in the middle
-# of a copy neither hangs nor leaves it behind. The link is slowed to
-# 40 Mbit/s by the latency proxy, so that a 12 MiB copy takes about 2.5 s.
+# of a copy neither hangs nor leaves it behind; a dropped connection in the
+# middle of one only delays it. The link is slowed to 40 Mbit/s by the
+# latency proxy, so that a 12 MiB copy takes about 2.5 s.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/tools/proxy-lib.sh"
 t_init
@@ -17,7 +18,7 @@ M=$T/mnt
 L=$T/layer
 mkdir -p "$R" "$M"
 SIZE=$((12 * 1024 * 1024))
-for f in a b c d e; do head -c "$SIZE" /dev/urandom >"$R/$f.bin"; done
+for f in a b c d e f; do head -c "$SIZE" /dev/urandom >"$R/$f.bin"; done
 chmod 644 "$R/c.bin"
 
 wmount() {
@@ -99,6 +100,26 @@ out=$(python3 -c "$SHARE" "$M/e.bin" "$R/e.bin" "$L/.wakefs/tmp" 2>>"$T/check.lo
 echo "$out" >>"$T/check.log"
 ok_eq "a reopen while the copy arrives shares it (one copy)" "copies 1" "$(grep '^copies' <<<"$out")"
 ok_eq "and reads the VM's bytes" "whole ok" "$(grep '^whole' <<<"$out")"
+
+# The VM's sshd drops the connection in the middle of a copy: the engine
+# reconnects, reopens the file, and the copy goes on to the VM's bytes.
+DROP=$PYREAD'
+import subprocess
+path, vm, sshd = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(vm, "rb") as f:
+    want = f.read()
+fd = os.open(path, os.O_RDONLY)
+os.pread(fd, 65536, 0)
+kids = subprocess.run(["ps", "-o", "pid=", "--ppid", sshd], capture_output=True, text=True).stdout.split()
+for k in kids:
+    os.kill(int(k), 15)
+print("dropped", len(kids) > 0)
+print("whole", "ok" if read_all(fd) == want else "wrong")
+'
+out=$(timeout 120 python3 -c "$DROP" "$M/f.bin" "$R/f.bin" "$VM_SSHD_PID" 2>>"$T/check.log")
+echo "$out" >>"$T/check.log"
+ok_eq "the VM's sessions were dropped in the middle of a copy" "dropped True" "$(grep '^dropped' <<<"$out")"
+ok_eq "the copy went on after the reconnect, to the VM's bytes" "whole ok" "$(grep '^whole' <<<"$out")"
 
 # fchmod through a read-only handle changes the VM file, not its copy.
 python3 -c '
