@@ -9,8 +9,8 @@
  * counts the running threads under fr->lock; fetcher_free raises fr->stop,
  * which each thread checks between chunks, and waits for the count to reach
  * zero. A fetch is on the fetcher's list (fr->list, for fetch_attach) from its
- * start until its copy ends; the thread takes it off before the done
- * callback renames the copy.
+ * start until its done callback has returned; one whose copy failed is not
+ * joined.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -180,12 +180,16 @@ static void *fetch_thread(void *arg)
 	if (!err)
 		err = e;
 	f->rf = NULL;
-	pthread_mutex_lock(&fr->lock);
-	fetch_unlist_locked(f);
-	pthread_mutex_unlock(&fr->lock);
 	/* Readers go on at once; making the copy durable is the callback's. */
 	fetch_publish(f, copied, 1, err);
 	f->done(err, f->fd, f->payload);
+	/*
+	 * Listed until the callback has put the copy in the cache, so that an
+	 * open meanwhile joins this copy rather than downloading it again.
+	 */
+	pthread_mutex_lock(&fr->lock);
+	fetch_unlist_locked(f);
+	pthread_mutex_unlock(&fr->lock);
 	close(f->fd);
 	f->fd = -1;
 	fetch_put(f);
@@ -262,11 +266,19 @@ int fetch_attach(struct fetcher *fr, const char *key, struct fetch **out, int *f
 	*out = NULL;
 	*fd = -1;
 	pthread_mutex_lock(&fr->lock);
-	for (f = fr->list; f; f = f->next)
-		if (strcmp(f->key, key) == 0)
+	for (f = fr->list; f; f = f->next) {
+		int failed;
+
+		if (strcmp(f->key, key) != 0)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		failed = f->ended && f->err;
+		pthread_mutex_unlock(&f->lock);
+		if (!failed)
 			break;
+	}
 	if (f) {
-		/* Under fr->lock: the copy is not renamed before it leaves the list. */
+		/* Once the copy is renamed into the cache, this fails: then the cache has it. */
 		*fd = open(f->name, O_RDONLY | O_CLOEXEC);
 		err = *fd < 0 ? -errno : 0;
 	}

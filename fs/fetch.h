@@ -55,9 +55,10 @@ int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, const char *
 		struct fetch **out);
 
 /*
- * Join the copy of @key if one is still arriving: *out gets a reference and
- * *fd a new read-only descriptor of the copy. -ENOENT when there is none
- * (the copy ended, and the done callback has the file), or -errno.
+ * Join the copy of @key if it is still arriving, or being made durable: *out
+ * gets a reference and *fd a new read-only descriptor of the copy. -ENOENT
+ * when there is none (or its copy failed, or has just been renamed by the
+ * done callback: then the cache has it), or -errno.
  */
 int fetch_attach(struct fetcher *fr, const char *key, struct fetch **out, int *fd);
 
