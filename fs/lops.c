@@ -900,6 +900,20 @@ static int lops_open_vm(struct lops *lo, const char *path, const struct stat *st
 	return err;
 }
 
+/*
+ * A write-only handle bypasses the kernel's page cache (FOPEN_DIRECT_IO): the
+ * data goes from the writer's buffer to the daemon, which writes it into the
+ * layer's page cache, instead of being copied into a cached page of the
+ * mount first. That copy into fresh pages was most of a large write's time.
+ * An O_WRONLY descriptor cannot be mapped, and readers open with the page
+ * cache dropped (close-to-open), so nothing depends on those pages.
+ */
+static void lops_direct_if_write_only(struct fuse_file_info *fi)
+{
+	if ((fi->flags & O_ACCMODE) == O_WRONLY)
+		fi->direct_io = 1;
+}
+
 static int lops_open(const char *path, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
@@ -936,6 +950,7 @@ out:
 		return err;
 	}
 	fi->fh = (uintptr_t)f;
+	lops_direct_if_write_only(fi);
 	return 0;
 }
 
@@ -973,6 +988,7 @@ static int lops_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		return err;
 	}
 	fi->fh = (uintptr_t)f;
+	lops_direct_if_write_only(fi);
 	return 0;
 }
 
