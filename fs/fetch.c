@@ -4,8 +4,8 @@
  *
  * Each fetch has one detached thread and two references: its thread's and
  * its opener's. The thread copies FETCH_CHUNK bytes at a time with
- * remote_pread, whose read-ahead keeps the link full between the calls, and
- * publishes how far the copy has got (f->have) under f->lock. The fetcher
+ * remote_recv_fd and publishes how far the copy has got (f->have) under
+ * f->lock. The fetcher
  * counts the running threads under fr->lock; fetcher_free raises fr->stop,
  * which each thread checks between chunks, and waits for the count to reach
  * zero. A fetch is on the fetcher's list (fr->list, for fetch_attach) from its
@@ -127,46 +127,13 @@ static void fetch_publish(struct fetch *f, off_t have, int ended, int err)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Copy the whole of f->rf into f->fd; 0 or -errno. *copied: bytes copied. */
-static int fetch_copy(struct fetch *f, off_t *copied)
+/* remote_recv_fd's progress: readers get the bytes so far; an unmount stops the copy. */
+static int fetch_progress(off_t copied, void *payload)
 {
-	unsigned char *buf = malloc(FETCH_CHUNK);
-	off_t off = 0;
-	int err = 0;
+	struct fetch *f = payload;
 
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n, w, k;
-
-		if (fetch_stopping(f->fr)) {
-			err = -ECANCELED;
-			break;
-		}
-		n = remote_pread(f->rf, buf, FETCH_CHUNK, off);
-		if (n <= 0) {
-			err = (int)n;
-			break;
-		}
-		for (w = 0; w < n; w += k) {
-			k = pwrite(f->fd, buf + w, (size_t)(n - w), off + w);
-			if (k < 0 && errno == EINTR) {
-				k = 0;
-				continue;
-			}
-			if (k <= 0) {
-				err = k < 0 ? -errno : -EIO;
-				break;
-			}
-		}
-		if (err)
-			break;
-		off += n;
-		fetch_publish(f, off, 0, 0);
-	}
-	free(buf);
-	*copied = off;
-	return err;
+	fetch_publish(f, copied, 0, 0);
+	return fetch_stopping(f->fr) ? -ECANCELED : 0;
 }
 
 static void *fetch_thread(void *arg)
@@ -174,7 +141,7 @@ static void *fetch_thread(void *arg)
 	struct fetch *f = arg;
 	struct fetcher *fr = f->fr;
 	off_t copied = 0;
-	int err = fetch_copy(f, &copied), e;
+	int err = remote_recv_fd(f->rf, f->fd, FETCH_CHUNK, fetch_progress, f, &copied), e;
 
 	e = remote_close(f->rf);
 	if (!err)
@@ -301,7 +268,7 @@ int fetch_wait(struct fetch *f, off_t end)
 	while (!f->ended && (end > f->size || f->have < end))
 		pthread_cond_wait(&f->moved, &f->lock);
 	if (f->ended && f->err && f->have < end)
-		err = f->err;
+		err = f->err == -ECANCELED ? -EIO : f->err;	/* a reader's error, not the stop's */
 	pthread_mutex_unlock(&f->lock);
 	return err;
 }

@@ -65,7 +65,8 @@ int fetch_attach(struct fetcher *fr, const char *key, struct fetch **out, int *f
 /*
  * Wait until the copy holds bytes [0, @end) (or the whole file, if shorter),
  * or has ended. 0: a pread of the range sees the VM's bytes; else the copy's
- * error, when the copy ended before it reached @end.
+ * error (-EIO for one the fetcher stopped), when the copy ended before it
+ * reached @end.
  */
 int fetch_wait(struct fetch *f, off_t end);
 

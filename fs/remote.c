@@ -1233,58 +1233,61 @@ int remote_readlink(struct remote *r, const char *path, char *buf, size_t size)
 
 /* --- whole files --------------------------------------------------------------------- */
 
+int remote_recv_fd(struct remote_file *f, int fd, size_t chunk, remote_progress_fn progress,
+		   void *payload, off_t *size)
+{
+	unsigned char *buf = malloc(chunk);
+	off_t off = 0;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n, w, k;
+
+		if (progress && (err = progress(off, payload)))
+			break;
+		n = remote_pread(f, buf, chunk, off);
+		if (n <= 0) {
+			err = (int)n;
+			break;
+		}
+		for (w = 0; w < n; w += k) {
+			k = pwrite(fd, buf + w, (size_t)(n - w), off + w);
+			if (k < 0 && errno == EINTR) {
+				k = 0;
+				continue;
+			}
+			if (k <= 0) {
+				err = k < 0 ? -errno : -EIO;
+				break;
+			}
+		}
+		if (err)
+			break;
+		off += n;
+	}
+	free(buf);
+	*size = off;
+	return err;
+}
+
 int remote_download(struct remote *r, const char *path, int fd, struct stat *st)
 {
 	struct remote_file *f = NULL;
-	size_t bufsz = REMOTE_WINDOW;
-	unsigned char *buf = NULL;
-	off_t off = 0;
-	ssize_t n, w;
-	int err;
+	off_t size;
+	int err, e;
 
 	err = remote_open(r, path, O_RDONLY, 0, &f);
 	if (err)
 		return err;
 	err = remote_fstat(f, st);
-	if (err)
-		goto out;
-	buf = malloc(bufsz);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		n = remote_pread(f, buf, bufsz, off);
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		for (w = 0; w < n;) {
-			ssize_t k = pwrite(fd, buf + w, (size_t)(n - w), off + w);
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				err = -errno;
-				goto out;
-			}
-			w += k;
-		}
-		off += n;
-	}
-	if (ftruncate(fd, off) < 0)
+	if (!err)
+		err = remote_recv_fd(f, fd, REMOTE_WINDOW, NULL, NULL, &size);
+	if (!err && ftruncate(fd, size) < 0)
 		err = -errno;
-out:
-	free(buf);
-	if (f) {
-		int e = remote_close(f);
-
-		if (!err)
-			err = e;
-	}
-	return err;
+	e = remote_close(f);
+	return err ? err : e;
 }
 
 /* Write all of @fd to @f (write-behind: errors may come at the next sync point); *size: bytes. */

@@ -119,6 +119,16 @@ int remote_statvfs(struct remote *r, const char *path, struct statvfs *sv);	/* s
  * @path (created or truncated, @mode).
  */
 int remote_download(struct remote *r, const char *path, int fd, struct stat *st);
+/*
+ * Copy all of @f, from offset 0, into @fd at the same offsets, @chunk bytes
+ * per read (the handle's read-ahead keeps the link full between reads).
+ * Before each read, @progress (may be NULL) gets the bytes copied so far; a
+ * non-zero return stops the copy with it. *size: the bytes copied. 0 at the
+ * end of @f, or -errno.
+ */
+typedef int (*remote_progress_fn)(off_t copied, void *payload);
+int remote_recv_fd(struct remote_file *f, int fd, size_t chunk, remote_progress_fn progress,
+		   void *payload, off_t *size);
 int remote_upload(struct remote *r, int fd, const char *path, mode_t mode);
 /*
  * Upload @fd to @path (created or truncated) and make it final: its data
