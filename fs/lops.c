@@ -467,6 +467,23 @@ static const char *lops_vmcopy_path(struct lops *lo, struct lops_file *f, char *
 	return f && f->vmcopy && lops_file_path(lo, f, buf, len) == 0 ? buf : NULL;
 }
 
+/*
+ * The handle a chmod, chown or utimens of @fi changes: NULL when there is
+ * none, or when it is a VM file's copy with a path, which then goes to
+ * *path (@buf) so that the change is made to the VM file.
+ */
+static struct lops_file *lops_setattr_handle(struct lops *lo, struct fuse_file_info *fi,
+					     const char **path, char *buf, size_t len)
+{
+	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+
+	if (lops_vmcopy_path(lo, f, buf, len)) {
+		*path = buf;
+		return NULL;
+	}
+	return f;
+}
+
 static int lops_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
@@ -480,7 +497,7 @@ static int lops_getattr(const char *path, struct stat *st, struct fuse_file_info
 		int err = fetch_wait(f->fetch, INT64_MAX);
 
 		if (err)
-			return err == -ECANCELED ? -EIO : err;
+			return err;
 	}
 	if (f && f->fd >= 0) {
 		if (fstat(f->fd, st) < 0)
@@ -1025,7 +1042,7 @@ static int lops_read_buf(const char *path, struct fuse_bufvec **bufp, size_t siz
 
 		if (err) {
 			free(bv);
-			return err == -ECANCELED ? -EIO : err;
+			return err;
 		}
 	}
 	bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -1442,14 +1459,11 @@ static int lops_attr_prepare(struct lops *lo, const char *path, char *lp, size_t
 static int lops_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
-	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+	struct lops_file *f;
 	char lp[PATH_MAX], p[PATH_MAX], vpath[PATH_MAX];
 	int err;
 
-	if (lops_vmcopy_path(lo, f, vpath, sizeof(vpath))) {
-		path = vpath;	/* a change to the VM file, not to its copy */
-		f = NULL;
-	}
+	f = lops_setattr_handle(lo, fi, &path, vpath, sizeof(vpath));
 	if (f && f->fd >= 0) {
 		err = lops_file_changed(lo, f);
 		if (!err && fchmod(f->fd, mode) < 0)
@@ -1474,14 +1488,11 @@ static int lops_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 static int lops_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
-	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+	struct lops_file *f;
 	char lp[PATH_MAX], vpath[PATH_MAX];
 	int err;
 
-	if (lops_vmcopy_path(lo, f, vpath, sizeof(vpath))) {
-		path = vpath;	/* a change to the VM file, not to its copy */
-		f = NULL;
-	}
+	f = lops_setattr_handle(lo, fi, &path, vpath, sizeof(vpath));
 	if (f && f->fd >= 0)
 		return fchown(f->fd, uid, gid) < 0 ? -errno : 0;
 	if (!path)
@@ -1498,14 +1509,11 @@ static int lops_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_i
 static int lops_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
-	struct lops_file *f = fi ? lops_fh(fi) : NULL;
+	struct lops_file *f;
 	char lp[PATH_MAX], p[PATH_MAX], vpath[PATH_MAX];
 	int err;
 
-	if (lops_vmcopy_path(lo, f, vpath, sizeof(vpath))) {
-		path = vpath;	/* a change to the VM file, not to its copy */
-		f = NULL;
-	}
+	f = lops_setattr_handle(lo, fi, &path, vpath, sizeof(vpath));
 	if (f && f->fd >= 0) {
 		err = lops_file_changed(lo, f);
 		if (!err && futimens(f->fd, tv) < 0)
