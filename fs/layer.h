@@ -182,8 +182,9 @@ void layer_trust_for(struct layer *l, int ms);
 /*
  * A bulk scan of the VM's tree is filling the caches: lookups that miss may
  * wait for it with layer_learn_wait (until @max_ms after the scan began)
- * instead of asking the VM name by name. layer_learn_end records how many paths it learnt (0: it
- * failed; the previous figure stays), shown by layer_learned.
+ * instead of asking the VM name by name. layer_learn_end records how many
+ * paths it learnt (0: it failed; the previous figure stays), shown by
+ * layer_learned.
  */
 void layer_learn_begin(struct layer *l);
 void layer_learn_end(struct layer *l, uint64_t learned);

@@ -35,9 +35,12 @@ cached_bytes() { find "$L/.wakefs/cache" -type f -printf '%s\n' 2>/dev/null | aw
 wmount || { fail "wakefs mounts through the proxy"; t_done; }
 pass "wakefs mounts through the proxy"
 
-# The python probes' common part: read a descriptor to its end.
+# The python probes' common part: read a file whole, and a descriptor to its end.
 PYREAD='
 import os, sys
+def file_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
 def read_all(fd):
     got = b""
     while True:
@@ -49,8 +52,7 @@ def read_all(fd):
 # One process: open, first read, then what the handle says while the copy is partial.
 PROBE=$PYREAD'
 path, vm, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with open(vm, "rb") as f:
-    want = f.read()
+want = file_bytes(vm)
 fd = os.open(path, os.O_RDONLY)
 head = os.pread(fd, 65536, 0)
 print("head", "ok" if head == want[:65536] else "wrong")
@@ -86,8 +88,7 @@ ok_eq "two readers at once both read the VM's bytes" "0 0" "$? $r2"
 # A second open while the first one's copy arrives joins it: one copy, one download.
 SHARE=$PYREAD'
 path, vm, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
-with open(vm, "rb") as f:
-    want = f.read()
+want = file_bytes(vm)
 peek = os.open(path, os.O_RDONLY)
 os.pread(peek, 16, 0)
 os.close(peek)
@@ -106,8 +107,7 @@ ok_eq "and reads the VM's bytes" "whole ok" "$(grep '^whole' <<<"$out")"
 DROP=$PYREAD'
 import subprocess
 path, vm, sshd = sys.argv[1], sys.argv[2], sys.argv[3]
-with open(vm, "rb") as f:
-    want = f.read()
+want = file_bytes(vm)
 fd = os.open(path, os.O_RDONLY)
 os.pread(fd, 65536, 0)
 kids = subprocess.run(["ps", "-o", "pid=", "--ppid", sshd], capture_output=True, text=True).stdout.split()
