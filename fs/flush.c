@@ -41,6 +41,7 @@
 #include "journal.h"
 #include "layer.h"
 #include "policy.h"
+#include "presend.h"
 #include "remote.h"
 
 #define FLUSH_NBUCKETS 4096
@@ -70,6 +71,7 @@ struct flusher {
 	struct remote *r;
 	struct layer *l;
 	struct policy *p;
+	struct presender *pre;	/* borrowed, or NULL */
 	char *root;		/* remote root without trailing '/'; "" for the login dir */
 	char tag[9];		/* of temporaries: hash of host name and layer directory */
 	int debounce_ms, retry_min_ms, retry_max_ms, nthreads;
@@ -425,9 +427,10 @@ static int flush_vm_changed(const struct version *base, const struct stat *rst)
 
 /* Upload regular file @path (local @lp) over @rpath atomically. */
 static int flush_send_file(struct flusher *f, const char *path, const char *lp, const char *rpath,
-			   const struct version *base, uint64_t gen)
+			   const struct version *base, uint64_t gen, struct presend *ps)
 {
 	char tmp[PATH_MAX];
+	struct remote_file *rf;
 	struct version nb;
 	struct stat st, rst;
 	off_t sent = 0;
@@ -451,8 +454,13 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 	 * change. The LSTAT of the target, the last look before replacing it,
 	 * rides along with the upload's last requests.
 	 */
-	err = remote_put(f->r, fd, tmp, st.st_mode & 07777, st.st_atime, st.st_mtime, &sent, rpath,
-			 &rst, &cerr);
+	if (presend_take(ps, gen, &st, &rf, &sent))
+		/* Sent while it was written: only the rest goes now. */
+		err = remote_put_from(rf, fd, sent, st.st_mode & 07777, st.st_atime, st.st_mtime,
+				      &sent, rpath, &rst, &cerr);
+	else
+		err = remote_put(f->r, fd, tmp, st.st_mode & 07777, st.st_atime, st.st_mtime,
+				 &sent, rpath, &rst, &cerr);
 	if (err == -ENOENT) {
 		err = flush_remote_parents(f, rpath);
 		if (!err)
@@ -550,7 +558,7 @@ static int flush_send_dir(struct flusher *f, const char *path, const struct stat
 
 /* Send DIRTY @path (the policy said flush). */
 static int flush_send(struct flusher *f, const char *path, const struct version *base, uint64_t gen,
-		      int tracked)
+		      int tracked, struct presend *ps)
 {
 	char lp[PATH_MAX], rpath[PATH_MAX];
 	struct stat st;
@@ -566,7 +574,7 @@ static int flush_send(struct flusher *f, const char *path, const struct version 
 		return errno == ENOENT ? 0 : -errno;
 	}
 	if (S_ISREG(st.st_mode))
-		return flush_send_file(f, path, lp, rpath, base, gen);
+		return flush_send_file(f, path, lp, rpath, base, gen, ps);
 	if (S_ISLNK(st.st_mode))
 		return flush_send_symlink(f, path, lp, rpath, gen);
 	if (S_ISDIR(st.st_mode))
@@ -615,7 +623,8 @@ static int flush_remove(struct flusher *f, const char *path, const struct versio
  * Make the VM match the local layer for @path. Returns 0 when done (or
  * nothing to do), -ESTALE on a conflict, else -errno (retried).
  */
-static int flush_process(struct flusher *f, const char *path, int push)
+static int flush_process_claimed(struct flusher *f, const char *path, int push,
+				 struct presend *ps)
 {
 	char lp[PATH_MAX];
 	enum policy_verdict v;
@@ -638,7 +647,7 @@ static int flush_process(struct flusher *f, const char *path, int push)
 		if (err || (v != POLICY_FLUSH && !(push && v == POLICY_HOLD)))
 			return err;
 		memset(&base, 0, sizeof(base));
-		return flush_send(f, path, &base, gen, 0);
+		return flush_send(f, path, &base, gen, 0, ps);
 	}
 	if (err)
 		return err;
@@ -666,12 +675,30 @@ static int flush_process(struct flusher *f, const char *path, int push)
 			return err;
 		gen = layer_gen(f->l, path);
 	}
-	err = flush_send(f, path, &base, gen, 1);
+	err = flush_send(f, path, &base, gen, 1, ps);
 	if (!err) {
 		pthread_mutex_lock(&f->lock);
 		f->flushed++;
 		pthread_mutex_unlock(&f->lock);
 	}
+	return err;
+}
+
+/*
+ * flush_process_claimed with @path claimed from the presender: no presend
+ * of @path starts meanwhile (it would write the same temporary), and the
+ * one running is stopped and handed over.
+ */
+static int flush_process(struct flusher *f, const char *path, int push)
+{
+	struct presend *ps;
+	int err;
+
+	if (!f->pre)
+		return flush_process_claimed(f, path, push, NULL);
+	ps = presender_claim(f->pre, path);
+	err = flush_process_claimed(f, path, push, ps);
+	presender_unclaim(f->pre, path, ps);
 	return err;
 }
 
@@ -832,6 +859,9 @@ static void flush_on_event(void *payload, const char *path, int event, const cha
 
 	if (event == LAYER_EV_UNLINK || event == LAYER_EV_RMDIR || event == LAYER_EV_MKDIR)
 		delay = delay / 4;
+	/* A large file sent while it was written: finish it now, as sshfs would. */
+	if (event == LAYER_EV_CLOSED_DIRTY && f->pre && presender_live(f->pre, path))
+		delay = 0;
 	if (event == LAYER_EV_RENAME && to)
 		flush_renamed(f, to);
 	pthread_mutex_lock(&f->lock);
@@ -839,6 +869,27 @@ static void flush_on_event(void *payload, const char *path, int event, const cha
 	if (event == LAYER_EV_RENAME && to)
 		flush_enqueue_locked(f, to, delay, 0);
 	pthread_mutex_unlock(&f->lock);
+}
+
+/*
+ * A handle wrote the start of a large file: send it while it is written
+ * when the file may leave now (DIRTY, the policy says flush).
+ */
+static struct presend *flush_on_presend(void *payload, const char *path, int fd, uint64_t gen)
+{
+	struct flusher *f = payload;
+	char rpath[PATH_MAX], tmp[PATH_MAX];
+	enum policy_verdict v;
+	enum path_state state;
+	struct presend *ps;
+
+	if (!remote_connected(f->r) || layer_state(f->l, path, &state, NULL) ||
+	    state != PATH_DIRTY || policy_decide(f->p, path, &v) || v != POLICY_FLUSH ||
+	    flush_rpath(f, path, rpath, sizeof(rpath)) ||
+	    flush_tmpname(f, rpath, tmp, sizeof(tmp)) ||
+	    presend_start(f->pre, path, tmp, fd, gen, &ps))
+		return NULL;
+	return ps;
 }
 
 static int flush_on_fsync(void *payload, const char *path)
@@ -901,6 +952,7 @@ int flush_new(struct flusher **out, struct remote *r, struct layer *l, struct po
 	if (f->retry_max_ms < f->retry_min_ms)
 		f->retry_max_ms = f->retry_min_ms;
 	f->nthreads = o && o->threads > 0 ? o->threads : FLUSH_THREADS;
+	f->pre = o ? o->presender : NULL;
 	flush_make_tag(f);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -926,6 +978,8 @@ int flush_new(struct flusher **out, struct remote *r, struct layer *l, struct po
 	}
 	layer_set_notify(l, flush_on_event, f);
 	layer_set_fsync(l, flush_on_fsync, f);
+	if (f->pre)
+		layer_set_presend(l, flush_on_presend, f);
 	*out = f;
 out:
 	if (err)
@@ -942,6 +996,7 @@ void flush_free(struct flusher *f)
 	if (f->started) {
 		layer_set_notify(f->l, NULL, NULL);
 		layer_set_fsync(f->l, NULL, NULL);
+		layer_set_presend(f->l, NULL, NULL);
 	}
 	pthread_mutex_lock(&f->lock);
 	f->stop = 1;

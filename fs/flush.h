@@ -28,6 +28,7 @@ struct flusher;
 struct remote;
 struct layer;
 struct policy;
+struct presender;
 
 struct flush_opts {
 	const char *remote_root;	/* the VM directory the mount shows ("" or NULL: login dir) */
@@ -35,6 +36,7 @@ struct flush_opts {
 	int retry_min_ms;		/* first retry delay; 0: 250 */
 	int retry_max_ms;		/* backoff cap; 0: 30000 */
 	int threads;			/* paths sent at once; 0: 16 */
+	struct presender *presender;	/* large files sent while written (borrowed), or NULL */
 };
 
 /*

@@ -216,6 +216,8 @@ struct layer {
 	void *notify_payload;
 	layer_fsync_cb fsync;
 	void *fsync_payload;
+	layer_presend_cb presend;
+	void *presend_payload;
 	uint64_t trust_until;	/* the feed vouches for the caches until then */
 	int learning;		/* a bulk scan is filling the caches */
 	uint64_t learn_since;	/* since when */
@@ -608,11 +610,20 @@ uint64_t layer_gen(struct layer *l, const char *path)
  */
 int layer_bump(struct layer *l, const char *path)
 {
+	return layer_bump_gen(l, path, NULL, NULL);
+}
+
+int layer_bump_gen(struct layer *l, const char *path, uint64_t *prev, uint64_t *now)
+{
 	enum path_state s;
 	int err = 0, have;
 
 	pthread_mutex_lock(&l->lock);
+	if (prev)
+		*prev = (uintptr_t)lmap_get(&l->gens, path);
 	l->gen++;
+	if (now)
+		*now = l->gen;
 	lmap_put(&l->gens, path, (void *)(uintptr_t)l->gen);	/* ENOMEM: gen 0, stays dirty */
 	have = layer_state(l, path, &s, NULL) == 0;
 	if (!have || (s != PATH_DIRTY && s != PATH_HELD && s != PATH_CONFLICT))
@@ -652,6 +663,26 @@ void layer_set_fsync(struct layer *l, layer_fsync_cb fsync, void *payload)
 	l->fsync = fsync;
 	l->fsync_payload = payload;
 	pthread_mutex_unlock(&l->lock);
+}
+
+void layer_set_presend(struct layer *l, layer_presend_cb presend, void *payload)
+{
+	pthread_mutex_lock(&l->lock);
+	l->presend = presend;
+	l->presend_payload = payload;
+	pthread_mutex_unlock(&l->lock);
+}
+
+struct presend *layer_presend(struct layer *l, const char *path, int fd, uint64_t gen)
+{
+	layer_presend_cb cb;
+	void *payload;
+
+	pthread_mutex_lock(&l->lock);
+	cb = l->presend;
+	payload = l->presend_payload;
+	pthread_mutex_unlock(&l->lock);
+	return cb ? cb(payload, path, fd, gen) : NULL;
 }
 
 void layer_notify(struct layer *l, const char *path, int event, const char *to)

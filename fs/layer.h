@@ -91,6 +91,12 @@ uint64_t layer_ino(struct layer *l, const char *path);
 uint64_t layer_gen(struct layer *l, const char *path);
 /* Also marks @path DIRTY unless it is DIRTY, HELD or CONFLICT already. */
 int layer_bump(struct layer *l, const char *path);
+/*
+ * The same, and in one step with it: @path's generation before (*prev, 0
+ * when none) and after (*now) this bump (either may be NULL). A presend
+ * (fs/presend.h) tells from them whether anyone else changed the path.
+ */
+int layer_bump_gen(struct layer *l, const char *path, uint64_t *prev, uint64_t *now);
 int layer_flushed(struct layer *l, const char *path, uint64_t gen, const struct version *new_base);
 
 /* --- the flusher's callbacks ------------------------------------------------ */
@@ -120,9 +126,21 @@ void layer_set_notify(struct layer *l, layer_notify_cb notify, void *payload);
 typedef int (*layer_fsync_cb)(void *payload, const char *path);
 void layer_set_fsync(struct layer *l, layer_fsync_cb fsync, void *payload);
 
-/* Used by fs/lops.c: call the registered callback (no-op / 0 without one). */
+/*
+ * @presend is called by a handle that has written the start of a large file
+ * in order: @fd is its local file, @gen the generation after its last write.
+ * It returns a presend (fs/presend.h) when the file may be sent while it is
+ * written, with a reference for the handle; else NULL.
+ */
+struct presend;
+typedef struct presend *(*layer_presend_cb)(void *payload, const char *path, int fd,
+					     uint64_t gen);
+void layer_set_presend(struct layer *l, layer_presend_cb presend, void *payload);
+
+/* Used by fs/lops.c: call the registered callback (no-op / 0 / NULL without one). */
 void layer_notify(struct layer *l, const char *path, int event, const char *to);
 int layer_fsync(struct layer *l, const char *path);
+struct presend *layer_presend(struct layer *l, const char *path, int fd, uint64_t gen);
 
 /* --- caches of the remote side ------------------------------------------------ */
 

@@ -42,6 +42,7 @@
 
 #include "dirlist.h"
 #include "fetch.h"
+#include "presend.h"
 #include "layer.h"
 #include "options.h"
 #include "remote.h"
@@ -53,6 +54,8 @@
 #define LOPS_LEARN_WAIT_MS 3000
 /* VM files above this size are read while they are copied; smaller ones arrive first. */
 #define LOPS_FETCH_MIN (1 << 20)
+/* A handle that wrote this much of a file in order sends it while it writes. */
+#define LOPS_PRESEND_MIN (8 << 20)
 #define LOPS_FETCHES 8	/* copies running at once; more opens copy before they return */
 
 /* An open file: fuse_file_info.fh. On lo->files while open. */
@@ -63,6 +66,9 @@ struct lops_file {
 	struct fetch *fetch;		/* the copy still arriving, or NULL */
 	struct remote_file *rf;		/* streamed VM file, or NULL */
 	int written;			/* changed through this handle */
+	off_t seq_end;			/* end of its writes while in order from 0; -1: not */
+	struct presend *presend;	/* sent to the VM while written, or NULL */
+	int presend_tried;
 	int unlinked;			/* its path is gone: no more events */
 	char path[PATH_MAX];		/* current mount path (renames follow) */
 };
@@ -401,6 +407,7 @@ static void lops_file_free(struct lops *lo, struct lops_file *f)
 	if (f->rf)
 		remote_close(f->rf);
 	fetch_put(f->fetch);
+	presend_put(f->presend);
 	free(f);
 }
 
@@ -430,6 +437,7 @@ static void lops_files_renamed(struct lops *lo, const char *from, const char *to
 			continue;
 		if ((size_t)snprintf(np, sizeof(np), "%s%s", to, f->path + fl) < sizeof(np))
 			memcpy(f->path, np, sizeof(np));
+		presend_cancel(f->presend);
 	}
 	pthread_mutex_unlock(&lo->lock);
 }
@@ -437,9 +445,25 @@ static void lops_files_renamed(struct lops *lo, const char *from, const char *to
 static void lops_files_unlinked(struct lops *lo, const char *path)
 {
 	pthread_mutex_lock(&lo->lock);
-	for (struct lops_file *f = lo->files; f; f = f->next)
-		if (strcmp(f->path, path) == 0)
+	for (struct lops_file *f = lo->files; f; f = f->next) {
+		if (strcmp(f->path, path) == 0) {
 			f->unlinked = 1;
+			presend_cancel(f->presend);
+		}
+	}
+	pthread_mutex_unlock(&lo->lock);
+}
+
+/*
+ * @path got a second name: a write through that name would change the file
+ * without moving @path's generation, so a presend cannot follow it.
+ */
+static void lops_files_linked(struct lops *lo, const char *path)
+{
+	pthread_mutex_lock(&lo->lock);
+	for (struct lops_file *f = lo->files; f; f = f->next)
+		if (!f->unlinked && strcmp(f->path, path) == 0)
+			presend_cancel(f->presend);
 	pthread_mutex_unlock(&lo->lock);
 }
 
@@ -1052,11 +1076,56 @@ static int lops_read_buf(const char *path, struct fuse_bufvec **bufp, size_t siz
 	return 0;
 }
 
+/*
+ * One bump of a write by @f (see lops_write): the generations go to the
+ * handle's presend, before (@begin) or after the data landed. *path: the
+ * handle's path ("" once unlinked).
+ */
+static int lops_write_bump(struct lops *lo, struct lops_file *f, int begin, off_t off, size_t len,
+			   char *path, size_t plen, uint64_t *gen)
+{
+	uint64_t prev;
+	int err;
+
+	f->written = 1;
+	if (lops_file_path(lo, f, path, plen)) {
+		*path = '\0';
+		return 0;	/* unlinked: nothing left to flush */
+	}
+	err = layer_bump_gen(lo->l, path, &prev, gen);
+	if (!err && f->presend && begin)
+		presend_write_begin(f->presend, path, off, prev, *gen);
+	else if (!err && f->presend)
+		presend_write_end(f->presend, off, len, prev, *gen);
+	return err;
+}
+
+/*
+ * A handle that has written the first LOPS_PRESEND_MIN bytes of a file in
+ * order is likely a copy or a large output: ask the flusher, once, to send
+ * the file while it is written (fs/presend.h).
+ */
+static void lops_presend_maybe(struct lops *lo, struct lops_file *f, const char *path, off_t off,
+			       size_t len, uint64_t gen)
+{
+	if (f->seq_end != off) {
+		f->seq_end = -1;
+		return;
+	}
+	f->seq_end += (off_t)len;
+	if (f->seq_end >= LOPS_PRESEND_MIN && !f->presend_tried && *path) {
+		f->presend_tried = 1;
+		f->presend = layer_presend(lo->l, path, f->fd, gen);
+	}
+}
+
 static int lops_write(const char *path, const char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
 	struct lops_file *f = lops_fh(fi);
+	char p[PATH_MAX];
+	uint64_t gen;
 	ssize_t n;
 	int err;
 
@@ -1067,13 +1136,18 @@ static int lops_write(const char *path, const char *buf, size_t size, off_t off,
 	 * changed file CLEAN), and the generation moves again after it, so a
 	 * flush that raced with this write cannot end CLEAN.
 	 */
-	err = lops_file_changed(lo, f);
+	err = lops_write_bump(lo, f, 1, off, size, p, sizeof(p), &gen);
 	if (err)
 		return err;
 	n = pwrite(f->fd, buf, size, off);
-	if (n < 0)
-		return -errno;
-	err = lops_file_changed(lo, f);
+	if (n < 0) {
+		err = -errno;
+		presend_cancel(f->presend);
+		return err;
+	}
+	err = lops_write_bump(lo, f, 0, off, (size_t)n, p, sizeof(p), &gen);
+	if (!err)
+		lops_presend_maybe(lo, f, p, off, (size_t)n, gen);
 	return err ? err : (int)n;
 }
 
@@ -1432,6 +1506,8 @@ static int lops_link(const char *from, const char *to)
 		err = layer_mkparents(lo->l, to);
 	if (!err && link(lf, lt) < 0)
 		err = -errno;
+	if (!err)
+		lops_files_linked(lo, from);
 	if (!err)
 		err = layer_bump(lo->l, to);
 	layer_invalidate(lo->l, to);

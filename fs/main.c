@@ -25,6 +25,7 @@
 #include "lops.h"
 #include "ops.h"
 #include "policy.h"
+#include "presend.h"
 #include "options.h"
 #include "remote.h"
 
@@ -159,10 +160,14 @@ static int main_loop(struct fuse *fuse, const struct options *o)
  * connected; flushed (with a bound) after the unmount, freed before the
  * connection.
  */
+/* Large files sent to the VM while they are written, at most this many at once. */
+#define MAIN_PRESENDS 4
+
 struct main_layer {
 	struct layer *layer;
 	struct policy *policy;
 	struct flusher *flusher;
+	struct presender *presender;
 	struct control *control;
 	struct feed *feed;
 	struct lops *lops;
@@ -241,6 +246,9 @@ static int main_layer_start(struct main_layer *ml, struct remote *remote, const 
 	ml->bootstrapped = err > 0;
 	err = policy_new(&ml->policy, dir, mode);
 	if (!err)
+		err = presender_new(&ml->presender, remote, MAIN_PRESENDS);
+	fopts.presender = ml->presender;
+	if (!err)
 		err = flush_new(&ml->flusher, remote, ml->layer, ml->policy, &fopts);
 	if (err) {
 		fprintf(stderr, "wakefs: cannot start flushing the local layer '%s': %s\n", dir,
@@ -293,6 +301,7 @@ static void main_layer_free(struct main_layer *ml)
 	flush_free(ml->flusher);
 	policy_free(ml->policy);
 	lops_free(ml->lops);
+	presender_free(ml->presender);	/* after the flusher and the handles that used it */
 	layer_free(ml->layer);
 	memset(ml, 0, sizeof(*ml));
 }

@@ -1290,11 +1290,14 @@ int remote_download(struct remote *r, const char *path, int fd, struct stat *st)
 	return err ? err : e;
 }
 
-/* Write all of @fd to @f (write-behind: errors may come at the next sync point); *size: bytes. */
-static int remote_send_fd(struct remote_file *f, int fd, off_t *size)
+/*
+ * Write @fd from offset @from to its end to @f at the same offsets
+ * (write-behind: errors may come at the next sync point); *size: the end.
+ */
+static int remote_send_fd(struct remote_file *f, int fd, off_t from, off_t *size)
 {
 	unsigned char *buf = malloc(REMOTE_WINDOW);
-	off_t off = 0;
+	off_t off = from;
 	ssize_t n, w;
 	int err = 0;
 
@@ -1329,7 +1332,7 @@ int remote_upload(struct remote *r, int fd, const char *path, mode_t mode)
 	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
 	if (err)
 		return err;
-	err = remote_send_fd(f, fd, &size);
+	err = remote_send_fd(f, fd, 0, &size);
 	e = remote_close(f);
 	return err ? err : e;
 }
@@ -1345,6 +1348,21 @@ int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t a
 	       time_t mtime, off_t *size, const char *check, struct stat *check_st, int *check_err)
 {
 	struct remote_file *f = NULL;
+	int err;
+
+	*check_err = -EIO;
+	*size = 0;
+	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
+	if (err)
+		return err;
+	return remote_put_from(f, fd, 0, mode, atime, mtime, size, check, check_st, check_err);
+}
+
+int remote_put_from(struct remote_file *f, int fd, off_t from, mode_t mode, time_t atime,
+		    time_t mtime, off_t *size, const char *check, struct stat *check_st,
+		    int *check_err)
+{
+	struct remote *r = f->r;
 	struct conn_req *qs = NULL, *qa = NULL, *qc = NULL, *ql = NULL;
 	struct sftp_attrs a = { .flags = SSH_FILEXFER_ATTR_PERMISSIONS | SSH_FILEXFER_ATTR_ACMODTIME,
 				.perm = (uint32_t)(mode & 07777),
@@ -1358,12 +1376,11 @@ int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t a
 
 	*check_err = -EIO;
 	*size = 0;
-	if (check && (err = remote_check_path(check)))
+	if (check && (err = remote_check_path(check))) {
+		remote_close(f);
 		return err;
-	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
-	if (err)
-		return err;
-	err = remote_send_fd(f, fd, size);
+	}
+	err = remote_send_fd(f, fd, from, size);
 	if (err) {
 		remote_close(f);
 		return err;

@@ -141,6 +141,14 @@ int remote_upload(struct remote *r, int fd, const char *path, mode_t mode);
 int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t atime,
 	       time_t mtime, off_t *size, const char *check, struct stat *check_st,
 	       int *check_err);
+/*
+ * The same, on @f, a handle opened for writing that already has @fd's bytes
+ * [0, @from) (written, or write-behind: their errors are this call's): sends
+ * the rest of @fd, then finishes as remote_put. Always frees @f.
+ */
+int remote_put_from(struct remote_file *f, int fd, off_t from, mode_t mode, time_t atime,
+		    time_t mtime, off_t *size, const char *check, struct stat *check_st,
+		    int *check_err);
 
 /*
  * Run @cmd on the VM through an exec channel of the same SSH session. The
