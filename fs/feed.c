@@ -23,7 +23,10 @@
  * are the NUL-separated paths changed since the last scan. Each is
  * invalidated in the layer (its attributes and its listing); a creation,
  * deletion or rename changes the parent directory, which is then reported
- * too, so its listing goes as well. When
+ * too. A reported directory whose listing the layer has is listed again
+ * instead (up to FEED_REFRESH_MAX a scan), so that the directories being
+ * written into through the mount, which change at each flush, keep
+ * answering lookups of new names without a round trip. When
  * the answer is too long to trust (over FEED_MAX bytes) everything cached
  * is invalidated instead, and the next scan learns the tree again. Our own
  * temporaries (".wakefs-tmp.") are skipped.
@@ -54,12 +57,14 @@
 #define FEED_LEARN_MAX (16u << 20)	/* about 300,000 paths */
 #define FEED_LEARN_TIMEOUT_MS 120000
 #define FEED_TRUST_SCANS 5
+#define FEED_REFRESH_MAX 32	/* listed directories listed again per scan */
 #define FEED_FMT "'%y %m %s %T@ %A@ %U %G %P\\0'"
 
 struct feed {
 	struct remote *r;
 	struct layer *l;
 	char *cd;		/* "cd -- 'ROOT' && " (shell-quoted), or "" */
+	char *root;		/* ROOT for SFTP, no trailing '/' ("." for the login dir) */
 	int interval_ms;
 	long long since;	/* VM clock of the last scan, -1 before the first */
 	void (*learned)(void *payload);
@@ -100,11 +105,52 @@ static char *feed_cd(const char *root)
 	return out;
 }
 
-/* Invalidate every path of the NUL-separated list @p..@end; returns the count. */
+static int feed_listing_add(const char *name, const struct stat *st, void *payload)
+{
+	return layer_listing_add(payload, name, st);
+}
+
+/*
+ * A directory whose listing the layer has changed on the VM: list it again
+ * (with its own attributes) rather than drop it. A directory being written
+ * into through the mount changes at every flush; without its listing, each
+ * lookup of a new name there (an untar, a checkout) costs a round trip.
+ */
+static int feed_refresh(struct feed *fd, const char *path)
+{
+	struct layer_listing *ls = NULL;
+	char vp[8192];
+	struct stat st;
+	int err;
+
+	if ((size_t)snprintf(vp, sizeof(vp), "%s%s", fd->root,
+			     strcmp(path, "/") == 0 ? "" : path) >= sizeof(vp))
+		return -ENAMETOOLONG;
+	err = remote_lstat(fd->r, vp, &st);
+	if (!err && !S_ISDIR(st.st_mode))
+		err = -ENOTDIR;
+	if (!err)
+		err = layer_listing_new(&ls);
+	if (!err)
+		err = remote_readdir(fd->r, vp, feed_listing_add, ls);
+	if (err) {
+		layer_listing_free(ls);
+		return err;
+	}
+	layer_attr_put(fd->l, path, &st);
+	layer_dir_put(fd->l, path, ls);	/* takes the listing */
+	return 0;
+}
+
+/*
+ * Invalidate every path of the NUL-separated list @p..@end (listed
+ * directories are listed again, up to FEED_REFRESH_MAX); returns the count.
+ */
 static uint64_t feed_apply(struct feed *fd, const char *p, const char *end)
 {
 	char path[4096];
 	uint64_t n = 0;
+	int refreshed = 0;
 
 	while (p < end) {
 		size_t len = strnlen(p, (size_t)(end - p));
@@ -115,7 +161,11 @@ static uint64_t feed_apply(struct feed *fd, const char *p, const char *end)
 			memcpy(path + 1, p, len);
 			path[len + 1] = '\0';
 			if (!layer_hidden(path)) {
-				layer_invalidate_changed(fd->l, path);
+				if (refreshed >= FEED_REFRESH_MAX || !layer_dir_cached(fd->l, path) ||
+				    feed_refresh(fd, path))
+					layer_invalidate_changed(fd->l, path);
+				else
+					refreshed++;
 				n++;
 			}
 		}
@@ -377,7 +427,11 @@ int feed_new(struct feed **out, struct remote *r, struct layer *l, const struct 
 	pthread_cond_init(&fd->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	fd->cd = feed_cd(o ? o->remote_root : NULL);
-	if (!fd->cd) {
+	fd->root = strdup(o && o->remote_root && *o->remote_root ? o->remote_root : ".");
+	if (fd->root)
+		while (strlen(fd->root) > 1 && fd->root[strlen(fd->root) - 1] == '/')
+			fd->root[strlen(fd->root) - 1] = '\0';
+	if (!fd->cd || !fd->root) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -410,6 +464,7 @@ void feed_free(struct feed *fd)
 	pthread_cond_destroy(&fd->cond);
 	pthread_mutex_destroy(&fd->lock);
 	free(fd->cd);
+	free(fd->root);
 	free(fd);
 }
 

@@ -539,7 +539,7 @@ static int flush_send_dir(struct flusher *f, const char *path, const struct stat
 			  const char *rpath, uint64_t gen, int tracked)
 {
 	struct version nb = { 0, 0, 0 };
-	int err;
+	int err, made;
 
 	err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
 	if (err == -ENOENT) {
@@ -547,12 +547,16 @@ static int flush_send_dir(struct flusher *f, const char *path, const struct stat
 		if (!err)
 			err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
 	}
+	made = !err;
 	if (err == -EEXIST)
 		err = 0;
 	if (!err)
 		err = remote_chmod(f->r, rpath, st->st_mode & 07777);
 	if (!err && tracked)
 		err = layer_flushed(f->l, path, gen, &nb);
+	if (!err && made)
+		/* Empty on the VM: lookups of names in it need not ask. */
+		layer_dir_made(f->l, path, st);
 	return err;
 }
 

@@ -562,23 +562,72 @@ int layer_state(struct layer *l, const char *path, enum path_state *state, struc
 }
 
 /*
- * A state change often follows a change on the VM (the flusher sent,
- * renamed or deleted the path): what the caches say about it is stale.
+ * The VM has @path now (@has: the flusher sent it, or it was there) or has
+ * not (the flusher deleted it, or it never had it): what the caches say of
+ * @path itself is stale, and its parent's listing, when cached, gets or
+ * loses its name. Keeping that listing, rather than dropping it, keeps the
+ * lookups of names the VM lacks local while files are written into a
+ * directory (an untar, a checkout): each would otherwise cost a round trip.
+ */
+static int layer_parent(const char *path, char *buf, size_t len);
+
+static void layer_vm_now(struct layer *l, const char *path, int has)
+{
+	char parent[PATH_MAX], lp[PATH_MAX];
+	struct layer_listing *ls;
+	const char *name = strrchr(path, '/');
+	struct stat st;
+	size_t i;
+	int known = has && layer_local_path(l, path, lp, sizeof(lp)) == 0 && lstat(lp, &st) == 0;
+
+	pthread_mutex_lock(&l->lock);
+	lmap_del(&l->attrs, path);
+	lmap_del(&l->dirs, path);
+	ls = name && name[1] && layer_parent(path, parent, sizeof(parent)) == 0
+		     ? lmap_get(&l->dirs, parent) : NULL;
+	if (ls) {
+		name++;
+		for (i = 0; i < ls->n && strcmp(ls->names[i], name) != 0; i++)
+			;
+		if (has && !known) {
+			lmap_del(&l->dirs, parent);	/* what it is there is not known here */
+		} else if (has && i < ls->n) {
+			ls->sts[i] = st;
+		} else if (has && layer_listing_add(ls, name, &st)) {
+			lmap_del(&l->dirs, parent);	/* out of memory: forget the listing */
+		} else if (!has && i < ls->n) {
+			free(ls->names[i]);
+			ls->names[i] = ls->names[ls->n - 1];
+			ls->sts[i] = ls->sts[ls->n - 1];
+			ls->n--;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/*
+ * A state change may follow a change on the VM (the flusher sent or deleted
+ * the path): CLEAN means the VM has it; the other states leave the VM as it
+ * was, and only what is cached of @path itself goes.
  */
 int layer_mark(struct layer *l, const char *path, enum path_state state,
 	       const struct version *base)
 {
 	int err = journal_set(l->j, path, state, base);
 
-	layer_invalidate(l, path);
+	if (state == PATH_CLEAN)
+		layer_vm_now(l, path, 1);
+	else
+		layer_invalidate_changed(l, path);
 	return err;
 }
 
+/* The journal forgets a path the VM does not have (deleted there, or never sent). */
 int layer_forget(struct layer *l, const char *path)
 {
 	int err = journal_remove(l->j, path);
 
-	layer_invalidate(l, path);
+	layer_vm_now(l, path, 0);
 	return err == -ENOENT ? 0 : err;
 }
 
@@ -643,7 +692,7 @@ int layer_flushed(struct layer *l, const char *path, uint64_t gen, const struct 
 	cur = (uintptr_t)lmap_get(&l->gens, path);
 	err = journal_set(l->j, path, cur == gen ? PATH_CLEAN : PATH_DIRTY, new_base);
 	pthread_mutex_unlock(&l->lock);
-	layer_invalidate(l, path);
+	layer_vm_now(l, path, 1);
 	return err;
 }
 
@@ -839,13 +888,52 @@ void layer_listing_free(struct layer_listing *ls)
 	free(ls);
 }
 
+static int layer_cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * With l->lock held: @path's listing @old is replaced by @ls; the
+ * attributes kept for names @ls no longer has go (the VM deleted them: a
+ * listed directory's entries are trusted while the feed runs). Out of
+ * memory, every entry of @old goes.
+ */
+static void layer_dir_drop_gone_locked(struct layer *l, const char *path,
+				       const struct layer_listing *old,
+				       const struct layer_listing *ls)
+{
+	char child[PATH_MAX];
+	char **sorted = ls->n ? malloc(ls->n * sizeof(*sorted)) : NULL;
+	int root = strcmp(path, "/") == 0;
+
+	if (sorted) {
+		memcpy(sorted, ls->names, ls->n * sizeof(*sorted));
+		qsort(sorted, ls->n, sizeof(*sorted), layer_cmp_name);
+	}
+	for (size_t i = 0; i < old->n; i++) {
+		int w;
+
+		if (sorted && bsearch(&old->names[i], sorted, ls->n, sizeof(*sorted), layer_cmp_name))
+			continue;
+		w = snprintf(child, sizeof(child), "%s/%s", root ? "" : path, old->names[i]);
+		if (w > 0 && (size_t)w < sizeof(child))
+			lmap_del(&l->attrs, child);
+	}
+	free(sorted);
+}
+
 void layer_dir_put(struct layer *l, const char *path, struct layer_listing *ls)
 {
 	char child[PATH_MAX];
+	struct layer_listing *old;
 	int root = strcmp(path, "/") == 0;
 
 	ls->t_ms = layer_now_ms();
 	pthread_mutex_lock(&l->lock);
+	old = lmap_get(&l->dirs, path);
+	if (old)
+		layer_dir_drop_gone_locked(l, path, old, ls);
 	for (size_t i = 0; i < ls->n; i++) {
 		int w = snprintf(child, sizeof(child), "%s/%s", root ? "" : path, ls->names[i]);
 		if (w > 0 && (size_t)w < sizeof(child))
@@ -884,6 +972,27 @@ int layer_dir_get(struct layer *l, const char *path,
 		  int (*cb)(const char *name, const struct stat *st, void *payload), void *payload)
 {
 	return layer_dir_get_age(l, path, cb, payload, l->attr_ms);
+}
+
+int layer_dir_cached(struct layer *l, const char *dir)
+{
+	int has;
+
+	pthread_mutex_lock(&l->lock);
+	has = lmap_get(&l->dirs, dir) != NULL;
+	pthread_mutex_unlock(&l->lock);
+	return has;
+}
+
+void layer_dir_made(struct layer *l, const char *path, const struct stat *st)
+{
+	struct layer_listing *ls;
+
+	layer_vm_now(l, path, 1);
+	if (layer_listing_new(&ls))
+		return;
+	layer_attr_put(l, path, st);
+	layer_dir_put(l, path, ls);
 }
 
 int layer_dir_has(struct layer *l, const char *dir, const char *name)

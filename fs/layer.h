@@ -69,8 +69,10 @@ int layer_local_stat(struct layer *l, const char *path, struct stat *st);
 int layer_state(struct layer *l, const char *path, enum path_state *state, struct version *base);
 /*
  * Record @path's state (journal_set: durable when it returns). This and
- * layer_forget() and layer_flushed() also drop what the caches say about
- * @path (layer_invalidate): a state change usually follows a VM change.
+ * layer_forget() and layer_flushed() also update the caches of the VM's
+ * side: what they say of @path itself goes; its parent's cached listing
+ * gains @path's name when the state says the VM has it (CLEAN, flushed)
+ * and loses it on layer_forget() (the VM does not have it).
  */
 int layer_mark(struct layer *l, const char *path, enum path_state state,
 	       const struct version *base);
@@ -181,13 +183,23 @@ int layer_dir_get_stale(struct layer *l, const char *path,
  */
 int layer_dir_has(struct layer *l, const char *dir, const char *name);
 
+/* 1 when @dir's listing is cached, fresh or not. */
+int layer_dir_cached(struct layer *l, const char *dir);
+/*
+ * The flusher made directory @path on the VM (attributes @st): it is empty
+ * there, and its parent's cached listing has its name now.
+ */
+void layer_dir_made(struct layer *l, const char *path, const struct stat *st);
+
 /* Drop what is cached about @path: its attributes, its listing, its parent's listing. */
 void layer_invalidate(struct layer *l, const char *path);
 void layer_invalidate_all(struct layer *l);
 /*
- * The change feed saw @path change on the VM: drop its attributes and its
- * own listing. Its parent's listing stays: a creation, deletion or rename
- * changes the parent too, and the feed reports that as well.
+ * Drop @path's attributes and its own listing; its parent's listing stays.
+ * The change feed calls it for each path it saw change on the VM (a
+ * creation, deletion or rename changes the parent too, and the feed reports
+ * that as well); fs/lops.c for each local change, which leaves the VM, and
+ * so the parent's listing of the VM, as it was.
  */
 void layer_invalidate_changed(struct layer *l, const char *path);
 

@@ -1022,7 +1022,7 @@ static int lops_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if (!err)
 		err = lops_file_changed(lo, f);
 	if (!err)
-		layer_invalidate(lo->l, path);
+		layer_invalidate_changed(lo->l, path);
 	pthread_mutex_unlock(&lo->ns);
 	if (err) {
 		lops_file_free(lo, f);
@@ -1214,7 +1214,7 @@ static int lops_truncate(const char *path, off_t size, struct fuse_file_info *fi
 		err = -errno;
 	pthread_mutex_unlock(&lo->ns);
 	if (!err) {
-		layer_invalidate(lo->l, path);
+		layer_invalidate_changed(lo->l, path);
 		layer_notify(lo->l, path, LAYER_EV_CLOSED_DIRTY, NULL);
 	}
 	return err;
@@ -1247,7 +1247,7 @@ static int lops_remove(struct lops *lo, const char *path, int dir)
 	else
 		err = layer_forget(lo->l, path);
 	layer_cache_drop(lo->l, path);
-	layer_invalidate(lo->l, path);
+	layer_invalidate_changed(lo->l, path);
 	return err;
 }
 
@@ -1349,7 +1349,7 @@ static int lops_mkdir(const char *path, mode_t mode)
 		err = -errno;
 	if (!err)
 		err = layer_bump(lo->l, path);
-	layer_invalidate(lo->l, path);
+	layer_invalidate_changed(lo->l, path);
 	if (!err && !was_whiteout)
 		layer_attr_put(lo->l, path, NULL);	/* the VM lacks it: no lookups there */
 out:
@@ -1380,7 +1380,7 @@ static int lops_symlink(const char *target, const char *path)
 		err = -errno;
 	if (!err)
 		err = layer_bump(lo->l, path);
-	layer_invalidate(lo->l, path);
+	layer_invalidate_changed(lo->l, path);
 	pthread_mutex_unlock(&lo->ns);
 	if (!err)
 		layer_notify(lo->l, path, LAYER_EV_SYMLINK, NULL);
@@ -1474,8 +1474,8 @@ static int lops_rename(const char *from, const char *to, unsigned int flags)
 	lops_files_renamed(lo, from, to);
 	layer_cache_drop(lo->l, from);
 	layer_cache_drop(lo->l, to);
-	layer_invalidate(lo->l, from);
-	layer_invalidate(lo->l, to);
+	layer_invalidate_changed(lo->l, from);
+	layer_invalidate_changed(lo->l, to);
 out:
 	pthread_mutex_unlock(&lo->ns);
 	if (!err)
@@ -1510,7 +1510,7 @@ static int lops_link(const char *from, const char *to)
 		lops_files_linked(lo, from);
 	if (!err)
 		err = layer_bump(lo->l, to);
-	layer_invalidate(lo->l, to);
+	layer_invalidate_changed(lo->l, to);
 	pthread_mutex_unlock(&lo->ns);
 	if (!err)
 		layer_notify(lo->l, to, LAYER_EV_CLOSED_DIRTY, NULL);
@@ -1554,7 +1554,7 @@ static int lops_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	err = lops_attr_prepare(lo, path, lp, sizeof(lp));
 	if (!err && chmod(lp, mode) < 0)
 		err = -errno;
-	layer_invalidate(lo->l, path);
+	layer_invalidate_changed(lo->l, path);
 	pthread_mutex_unlock(&lo->ns);
 	if (!err)
 		layer_notify(lo->l, path, LAYER_EV_CHMOD, NULL);
@@ -1577,7 +1577,7 @@ static int lops_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_i
 	err = lops_attr_prepare(lo, path, lp, sizeof(lp));
 	if (!err && lchown(lp, uid, gid) < 0)
 		err = -errno;
-	layer_invalidate(lo->l, path);
+	layer_invalidate_changed(lo->l, path);
 	pthread_mutex_unlock(&lo->ns);
 	return err;
 }
@@ -1604,7 +1604,7 @@ static int lops_utimens(const char *path, const struct timespec tv[2], struct fu
 	err = lops_attr_prepare(lo, path, lp, sizeof(lp));
 	if (!err && utimensat(AT_FDCWD, lp, tv, AT_SYMLINK_NOFOLLOW) < 0)
 		err = -errno;
-	layer_invalidate(lo->l, path);
+	layer_invalidate_changed(lo->l, path);
 	pthread_mutex_unlock(&lo->ns);
 	if (!err)
 		layer_notify(lo->l, path, LAYER_EV_UTIMES, NULL);

@@ -32,14 +32,18 @@ echo changed >>"$V/a.txt"
 ok "a change on the VM drops the file's attributes" wait_for 20 is_miss attrget /a.txt
 d_eq "and not an unrelated listing" "ok hit" dirget /d
 
+is_answer() { local want=$1; shift; d "$@" && [ "$REPLY" = "$want" ]; }
+d_eq "the cached listing lacks a name the VM lacks" "ok no" dirhas /d new.txt
 touch "$V/d/new.txt"
-ok "a new file on the VM drops its directory's listing" wait_for 20 is_miss dirget /d
+ok "a new file on the VM shows in its directory's listing, listed again" \
+	wait_for 20 is_answer "ok yes" dirhas /d new.txt
+d_eq "the listing is still cached (no round trip for the next lookup)" "ok hit" dirget /d
 
-ok "cache the listing again" d dirput /d
 ok "cache a file's attributes again" d attrput /d/c.txt
 rm "$V/d/b.txt"
-ok "a delete on the VM drops the listing" wait_for 20 is_miss dirget /d
-d_eq "and not the attributes of a file beside it" "ok hit" attrget /d/c.txt
+ok "a delete on the VM takes the name out of the listing" wait_for 20 is_answer "ok no" dirhas /d b.txt
+d_eq "and keeps the name beside it" "ok yes" dirhas /d c.txt
+d_eq "and the attributes of the file beside it" "ok hit" attrget /d/c.txt
 
 ok "a write of ours is flushed meanwhile" d write /ours.txt x
 ok "the VM has it" wait_for 20 file_is "$V/ours.txt" x

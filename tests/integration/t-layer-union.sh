@@ -72,6 +72,7 @@ ok_eq "and reads" "v2 from the vm, longer" "$(cat "$M/sub/fresh.txt")"
 
 # --- the VM changes files the mount has read or sent (close-to-open) -----------------------
 printf 'cached\n' >"$R/c.txt"
+ok "a new VM file shows up (the change feed)" wait_for 30 test -f "$M/c.txt"
 ok_eq "a VM file is read (and cached)" "cached" "$(cat "$M/c.txt")"
 printf 'cached, then changed on the vm\n' >"$R/c.txt"
 ok "the VM's change shows on the next open" \

@@ -21,6 +21,7 @@
  *   feed MS               start the change feed, scanning every MS
  *   attrput PATH | dirput PATH   cache the VM's attributes / listing in the layer
  *   attrget PATH | dirget PATH   "ok hit" or "ok miss"
+ *   dirhas DIR NAME       whether DIR's cached listing has NAME: "ok yes", "ok no", "ok miss"
  *   quit
  */
 #include <errno.h>
@@ -283,6 +284,10 @@ static void run(char *line)
 		int n = 0;
 
 		answer(0, layer_dir_get(l, a, count_entry, &n) == -EAGAIN ? "miss" : "hit");
+	} else if (!strcmp(cmd, "dirhas") && a && b) {
+		int has = layer_dir_has(l, a, b);
+
+		answer(0, has == -EAGAIN ? "miss" : has ? "yes" : "no");
 	} else if (!strcmp(cmd, "stats")) {
 		struct flush_stats st;
 
