@@ -308,6 +308,64 @@ START_TEST(test_attr_dir_cache)
 }
 END_TEST
 
+/* What the VM is known to have keeps the listings of the VM's side current. */
+START_TEST(test_listing_kept)
+{
+	struct layer_listing *ls;
+	struct stat st = remote_st(5, 100), got;
+	char out[256] = "", lp[PATH_MAX];
+	int fd;
+
+	ck_assert_int_eq(layer_listing_new(&ls), 0);
+	ck_assert_int_eq(layer_listing_add(ls, "x", &st), 0);
+	ck_assert_int_eq(layer_listing_add(ls, "y", &st), 0);
+	layer_dir_put(L, "/d", ls);
+
+	/* A local change leaves the VM's listing of the parent alone. */
+	layer_invalidate_changed(L, "/d/new");
+	ck_assert_int_eq(layer_dir_has(L, "/d", "new"), 0);
+
+	/* Sent (CLEAN): the name joins the listing, with the local file's attributes. */
+	ck_assert_int_eq(layer_mkparents(L, "/d/new"), 0);
+	ck_assert_int_eq(layer_local_path(L, "/d/new", lp, sizeof(lp)), 0);
+	fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "abc", 3), 3);
+	close(fd);
+	ck_assert_int_eq(layer_mark(L, "/d/new", PATH_CLEAN, NULL), 0);
+	ck_assert_int_eq(layer_dir_has(L, "/d", "new"), 1);
+	ck_assert_int_eq(layer_dir_get(L, "/d", list_cb, out), 0);
+	ck_assert_str_eq(out, "x=5;y=5;new=3;");
+	/* Other states do not change the VM: the listing stays as it was. */
+	ck_assert_int_eq(layer_mark(L, "/d/x", PATH_WHITEOUT, NULL), 0);
+	ck_assert_int_eq(layer_dir_has(L, "/d", "x"), 1);
+	/* Forgotten (deleted on the VM): the name leaves the listing. */
+	ck_assert_int_eq(layer_forget(L, "/d/x"), 0);
+	ck_assert_int_eq(layer_dir_has(L, "/d", "x"), 0);
+	ck_assert_int_eq(layer_dir_has(L, "/d", "y"), 1);
+
+	/* A directory the flusher made is empty on the VM, and listed in its parent. */
+	ck_assert_int_eq(layer_mkparents(L, "/d/sub/f"), 0);
+	ck_assert_int_eq(layer_local_stat(L, "/d/sub", &got), 0);
+	layer_dir_made(L, "/d/sub", &got);
+	ck_assert_int_eq(layer_dir_has(L, "/d/sub", "f"), 0);
+	ck_assert_int_eq(layer_attr_get(L, "/d/sub", &got), 0);
+	ck_assert(S_ISDIR(got.st_mode));
+	ck_assert_int_eq(layer_dir_has(L, "/d", "sub"), 1);
+	ck_assert_int_eq(layer_dir_cached(L, "/d/sub"), 1);
+	ck_assert_int_eq(layer_dir_cached(L, "/e"), 0);
+
+	/* A listing put over an older one drops the attributes of the names that went. */
+	ck_assert_int_eq(layer_attr_get(L, "/d/y", &got), 0);
+	ck_assert_int_eq(layer_listing_new(&ls), 0);
+	ck_assert_int_eq(layer_listing_add(ls, "new", &st), 0);
+	layer_dir_put(L, "/d", ls);
+	ck_assert_int_eq(layer_attr_get(L, "/d/y", &got), -EAGAIN);
+	ck_assert_int_eq(layer_attr_get(L, "/d/new", &got), 0);
+	ck_assert_int_eq(layer_dir_has(L, "/d", "y"), 0);
+}
+END_TEST
+
 START_TEST(test_cache_lru)
 {
 	char tmp[PATH_MAX];
@@ -417,6 +475,7 @@ static Suite *layer_suite(void)
 		{ "generations", test_generations },
 		{ "callbacks", test_callbacks },
 		{ "attr_dir_cache", test_attr_dir_cache },
+		{ "listing_kept", test_listing_kept },
 		{ "cache_lru", test_cache_lru },
 		{ "install", test_install },
 		{ "tmp_cleared", test_tmp_cleared },
