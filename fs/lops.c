@@ -55,7 +55,7 @@
 /* VM files above this size are read while they are copied; smaller ones arrive first. */
 #define LOPS_FETCH_MIN (1 << 20)
 /* A handle that wrote this much of a file in order sends it while it writes. */
-#define LOPS_PRESEND_MIN (8 << 20)
+#define LOPS_PRESEND_MIN (1 << 20)
 #define LOPS_FETCHES 8	/* copies running at once; more opens copy before they return */
 
 /* An open file: fuse_file_info.fh. On lo->files while open. */
