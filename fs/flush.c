@@ -425,6 +425,26 @@ static int flush_vm_changed(const struct version *base, const struct stat *rst)
 
 /* --- sending ------------------------------------------------------------------- */
 
+/*
+ * @path was just put on the VM. If the mount deleted (or renamed away) the
+ * file meanwhile, before the journal said the VM had it, the delete found
+ * nothing on the VM and left no whiteout: the file just sent must go again.
+ * A delete after layer_flushed() leaves a whiteout, and flush_remove() runs.
+ */
+static int flush_undo_if_deleted(struct flusher *f, const char *path, const char *lp,
+				 const char *rpath)
+{
+	struct stat st;
+	int err;
+
+	if (lstat(lp, &st) == 0 || errno != ENOENT || layer_is_whiteout(f->l, path))
+		return 0;
+	err = remote_unlink(f->r, rpath);
+	if (err && err != -ENOENT)
+		return err;
+	return layer_forget(f->l, path);
+}
+
 /* Upload regular file @path (local @lp) over @rpath atomically. */
 static int flush_send_file(struct flusher *f, const char *path, const char *lp, const char *rpath,
 			   const struct version *base, uint64_t gen, struct presend *ps)
@@ -492,6 +512,8 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 	nb.mtime = rst.st_mtime;
 	nb.valid = 1;
 	err = layer_flushed(f->l, path, gen, &nb);
+	if (!err)
+		err = flush_undo_if_deleted(f, path, lp, rpath);
 out:
 	if (tmp_made)
 		remote_unlink(f->r, tmp);

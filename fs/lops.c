@@ -68,7 +68,7 @@ struct lops_file {
 	int written;			/* changed through this handle */
 	off_t seq_end;			/* end of its writes while in order from 0; -1: not */
 	struct presend *presend;	/* sent to the VM while written, or NULL */
-	int presend_tried;
+	int presend_tried;		/* these three: under lo->lock */
 	int unlinked;			/* its path is gone: no more events */
 	char path[PATH_MAX];		/* current mount path (renames follow) */
 };
@@ -1084,19 +1084,23 @@ static int lops_read_buf(const char *path, struct fuse_bufvec **bufp, size_t siz
 static int lops_write_bump(struct lops *lo, struct lops_file *f, int begin, off_t off, size_t len,
 			   char *path, size_t plen, uint64_t *gen)
 {
+	struct presend *ps;
 	uint64_t prev;
-	int err;
+	int err, unlinked;
 
+	pthread_mutex_lock(&lo->lock);
 	f->written = 1;
-	if (lops_file_path(lo, f, path, plen)) {
-		*path = '\0';
-		return 0;	/* unlinked: nothing left to flush */
-	}
+	unlinked = f->unlinked;
+	snprintf(path, plen, "%s", unlinked ? "" : f->path);
+	ps = f->presend;
+	pthread_mutex_unlock(&lo->lock);
+	if (unlinked)
+		return 0;	/* nothing left to flush */
 	err = layer_bump_gen(lo->l, path, &prev, gen);
-	if (!err && f->presend && begin)
-		presend_write_begin(f->presend, path, off, prev, *gen);
-	else if (!err && f->presend)
-		presend_write_end(f->presend, off, len, prev, *gen);
+	if (!err && ps && begin)
+		presend_write_begin(ps, path, off, prev, *gen);
+	else if (!err && ps)
+		presend_write_end(ps, off, len, prev, *gen);
 	return err;
 }
 
@@ -1108,15 +1112,24 @@ static int lops_write_bump(struct lops *lo, struct lops_file *f, int begin, off_
 static void lops_presend_maybe(struct lops *lo, struct lops_file *f, const char *path, off_t off,
 			       size_t len, uint64_t gen)
 {
-	if (f->seq_end != off) {
+	struct presend *ps;
+	int start;
+
+	pthread_mutex_lock(&lo->lock);
+	if (f->seq_end == off)
+		f->seq_end += (off_t)len;
+	else
 		f->seq_end = -1;
-		return;
-	}
-	f->seq_end += (off_t)len;
-	if (f->seq_end >= LOPS_PRESEND_MIN && !f->presend_tried && *path) {
+	start = f->seq_end >= LOPS_PRESEND_MIN && !f->presend_tried && *path;
+	if (start)
 		f->presend_tried = 1;
-		f->presend = layer_presend(lo->l, path, f->fd, gen);
-	}
+	pthread_mutex_unlock(&lo->lock);
+	if (!start)
+		return;
+	ps = layer_presend(lo->l, path, f->fd, gen);
+	pthread_mutex_lock(&lo->lock);
+	f->presend = ps;
+	pthread_mutex_unlock(&lo->lock);
 }
 
 static int lops_write(const char *path, const char *buf, size_t size, off_t off,

@@ -7,7 +7,8 @@
 # another handle, a rename, a hard link written through its other name. An
 # fsync in the middle returns with the VM holding what was written; a kill -9
 # in the middle leaves no partial file at the target, and the next mount
-# sends it; a file the policy holds is never sent. The link is slowed to
+# sends it; a file deleted while its flush runs does not stay on the VM; a
+# file the policy holds is never sent. The link is slowed to
 # 40 Mbit/s by the latency proxy, so the writer stays ahead of the upload.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/tools/proxy-lib.sh"
@@ -167,6 +168,22 @@ out=$(run_writer fsync)
 ok_eq "fsync in the middle of a presend returns with the VM holding what was written" \
 	"after_fsync True" "$(grep '^after_fsync' <<<"$out")"
 ok "fsync: after the close the VM still has the file" wait_for 30 vm_has fsync.bin
+
+# Deleted while the close's flush is still sending it (which the debounce no
+# longer delays): the delete found nothing on the VM yet, and left no
+# whiteout; the VM must not end up with the file anyway.
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+for i in range(16):
+    os.write(fd, os.urandom(1 << 20))
+os.close(fd)
+' "$M/gone.bin" >>"$T/check.log" 2>&1
+sleep 0.5
+ok "a file is deleted while its flush sends it" rm "$M/gone.bin"
+ok "wakefs flush succeeds" "$WAKEFS" flush "$M"
+ok_not "the VM does not keep the deleted file" test -e "$R/gone.bin"
+ok_eq "nor a temporary of it" 0 "$(temporaries)"
 
 # A file the policy holds (untracked in a repository) is never sent.
 git init -q "$M/repo" >>"$T/check.log" 2>&1
