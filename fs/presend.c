@@ -15,12 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "presend.h"
 #include "remote.h"
 
 #define PRESEND_CHUNK (1024 * 1024)
+#define PRESEND_NICE 10		/* the thread's nice value */
 
 struct presend {
 	struct presender *pr;
@@ -198,6 +201,11 @@ static void *presend_main(void *arg)
 	off_t off, end;
 	int err;
 
+	/*
+	 * A head start must not slow the writer it follows: on a busy machine
+	 * the writer's CPU comes first (Linux nice values are per thread).
+	 */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PRESEND_NICE);
 	err = buf ? remote_open(ps->pr->r, ps->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &rf)
 		  : -ENOMEM;
 	pthread_mutex_lock(&ps->lock);
