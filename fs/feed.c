@@ -64,7 +64,7 @@ struct feed {
 	struct remote *r;
 	struct layer *l;
 	char *cd;		/* "cd -- 'ROOT' && " (shell-quoted), or "" */
-	char *root;		/* ROOT for SFTP, no trailing '/' ("." for the login dir) */
+	char *root;		/* ROOT for SFTP ("": the login dir) */
 	int interval_ms;
 	long long since;	/* VM clock of the last scan, -1 before the first */
 	void (*learned)(void *payload);
@@ -121,12 +121,10 @@ static int feed_refresh(struct feed *fd, const char *path)
 	struct layer_listing *ls = NULL;
 	char vp[8192];
 	struct stat st;
-	int err;
+	int err = remote_path_join(fd->root, path, vp, sizeof(vp));
 
-	if ((size_t)snprintf(vp, sizeof(vp), "%s%s", fd->root,
-			     strcmp(path, "/") == 0 ? "" : path) >= sizeof(vp))
-		return -ENAMETOOLONG;
-	err = remote_lstat(fd->r, vp, &st);
+	if (!err)
+		err = remote_lstat(fd->r, vp, &st);
 	if (!err && !S_ISDIR(st.st_mode))
 		err = -ENOTDIR;
 	if (!err)
@@ -427,10 +425,7 @@ int feed_new(struct feed **out, struct remote *r, struct layer *l, const struct 
 	pthread_cond_init(&fd->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	fd->cd = feed_cd(o ? o->remote_root : NULL);
-	fd->root = strdup(o && o->remote_root && *o->remote_root ? o->remote_root : ".");
-	if (fd->root)
-		while (strlen(fd->root) > 1 && fd->root[strlen(fd->root) - 1] == '/')
-			fd->root[strlen(fd->root) - 1] = '\0';
+	fd->root = strdup(o && o->remote_root ? o->remote_root : "");
 	if (!fd->cd || !fd->root) {
 		err = -ENOMEM;
 		goto out;

@@ -72,7 +72,7 @@ struct flusher {
 	struct layer *l;
 	struct policy *p;
 	struct presender *pre;	/* borrowed, or NULL */
-	char *root;		/* remote root without trailing '/'; "" for the login dir */
+	char *root;		/* remote root ("" for the login dir; remote_path_join) */
 	char tag[9];		/* of temporaries: hash of host name and layer directory */
 	int debounce_ms, retry_min_ms, retry_max_ms, nthreads;
 
@@ -267,17 +267,7 @@ static void flush_finish_locked(struct flusher *f, struct flush_item *it, int er
 
 static int flush_rpath(struct flusher *f, const char *path, char *buf, size_t len)
 {
-	int n;
-
-	while (*path == '/')
-		path++;
-	if (!f->root[0])
-		n = snprintf(buf, len, "%s", *path ? path : ".");
-	else if (!*path)
-		n = snprintf(buf, len, "%s", f->root);
-	else
-		n = snprintf(buf, len, "%s/%s", f->root, path);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return remote_path_join(f->root, path, buf, len);
 }
 
 /*
@@ -970,8 +960,6 @@ int flush_new(struct flusher **out, struct remote *r, struct layer *l, struct po
 		free(f);
 		return -ENOMEM;
 	}
-	while (strlen(f->root) > 1 && f->root[strlen(f->root) - 1] == '/')
-		f->root[strlen(f->root) - 1] = '\0';
 	f->debounce_ms = !o || !o->debounce_ms ? 1000 : o->debounce_ms < 0 ? 0 : o->debounce_ms;
 	f->retry_min_ms = o && o->retry_min_ms > 0 ? o->retry_min_ms : 250;
 	f->retry_max_ms = o && o->retry_max_ms > 0 ? o->retry_max_ms : 30000;

@@ -522,6 +522,13 @@ int layer_hidden(const char *path)
 	return strncmp(path, ".wakefs", 7) == 0 && (path[7] == '\0' || path[7] == '/');
 }
 
+int layer_child(const char *dir, const char *name, char *buf, size_t len)
+{
+	int w = snprintf(buf, len, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+
+	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
+}
+
 int layer_local_path(struct layer *l, const char *path, char *buf, size_t len)
 {
 	int w;
@@ -905,19 +912,15 @@ static void layer_dir_drop_gone_locked(struct layer *l, const char *path,
 {
 	char child[PATH_MAX];
 	char **sorted = ls->n ? malloc(ls->n * sizeof(*sorted)) : NULL;
-	int root = strcmp(path, "/") == 0;
 
 	if (sorted) {
 		memcpy(sorted, ls->names, ls->n * sizeof(*sorted));
 		qsort(sorted, ls->n, sizeof(*sorted), layer_cmp_name);
 	}
 	for (size_t i = 0; i < old->n; i++) {
-		int w;
-
 		if (sorted && bsearch(&old->names[i], sorted, ls->n, sizeof(*sorted), layer_cmp_name))
 			continue;
-		w = snprintf(child, sizeof(child), "%s/%s", root ? "" : path, old->names[i]);
-		if (w > 0 && (size_t)w < sizeof(child))
+		if (layer_child(path, old->names[i], child, sizeof(child)) == 0)
 			lmap_del(&l->attrs, child);
 	}
 	free(sorted);
@@ -927,18 +930,15 @@ void layer_dir_put(struct layer *l, const char *path, struct layer_listing *ls)
 {
 	char child[PATH_MAX];
 	struct layer_listing *old;
-	int root = strcmp(path, "/") == 0;
 
 	ls->t_ms = layer_now_ms();
 	pthread_mutex_lock(&l->lock);
 	old = lmap_get(&l->dirs, path);
 	if (old)
 		layer_dir_drop_gone_locked(l, path, old, ls);
-	for (size_t i = 0; i < ls->n; i++) {
-		int w = snprintf(child, sizeof(child), "%s/%s", root ? "" : path, ls->names[i]);
-		if (w > 0 && (size_t)w < sizeof(child))
+	for (size_t i = 0; i < ls->n; i++)
+		if (layer_child(path, ls->names[i], child, sizeof(child)) == 0)
 			layer_attr_put_locked(l, child, &ls->sts[i]);
-	}
 	lmap_put(&l->dirs, path, ls);
 	pthread_mutex_unlock(&l->lock);
 }

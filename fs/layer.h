@@ -58,6 +58,8 @@ uint64_t layer_cache_file_max(struct layer *l);
 /* 1 for "/.wakefs" and what is under it (never shown, never written). */
 int layer_hidden(const char *path);
 
+/* The mount path of entry @name of directory @dir ("/" or "/a/b"); -ENAMETOOLONG. */
+int layer_child(const char *dir, const char *name, char *buf, size_t len);
 /* The path of @path inside the layer directory; -ENAMETOOLONG. */
 int layer_local_path(struct layer *l, const char *path, char *buf, size_t len);
 /* lstat() of @path in the layer directory: 0, or -ENOENT when not local. */

@@ -77,7 +77,7 @@ struct lops {
 	struct remote *r;		/* borrowed; NULL: the VM is out of reach */
 	struct layer *l;		/* borrowed */
 	const struct options *o;	/* borrowed */
-	char *root;			/* the VM directory, no trailing '/' */
+	char *root;			/* the VM directory (remote_path_join) */
 	pthread_mutex_t ns;		/* namespace changes and copy-ups; taken first */
 	pthread_mutex_t lock;		/* protects files; taken after ns */
 	struct lops_file *files;
@@ -91,19 +91,12 @@ static struct lops *lops_self(void)
 
 /* --- paths ----------------------------------------------------------------- */
 
+/* @path on the VM (caller frees); NULL when out of memory. */
 static char *lops_vm_path(const struct lops *lo, const char *path)
 {
-	size_t rl = strlen(lo->root), pl = strlen(path);
-	char *s;
+	char buf[2 * PATH_MAX];
 
-	if (strcmp(path, "/") == 0)
-		return strdup(rl ? lo->root : "/");
-	s = malloc(rl + pl + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, lo->root, rl);
-	memcpy(s + rl, path, pl + 1);
-	return s;
+	return remote_path_join(lo->root, path, buf, sizeof(buf)) ? NULL : strdup(buf);
 }
 
 /* 1 when @path is at or under a ".git" directory the layer has. */
@@ -589,13 +582,6 @@ static int lops_cmpstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int lops_child(const char *dir, const char *name, char *buf, size_t len)
-{
-	int w = snprintf(buf, len, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
-
-	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
-}
-
 static int lops_rd_remote(const char *name, const struct stat *st, void *payload)
 {
 	struct lops_rd *rd = payload;
@@ -609,7 +595,7 @@ static int lops_rd_remote(const char *name, const struct stat *st, void *payload
 		return 0;
 	if (rd->nlocal && bsearch(&key, rd->local, rd->nlocal, sizeof(char *), lops_cmpstr))
 		return 0;
-	if (lops_child(rd->path, name, child, sizeof(child)) || layer_hidden(child) ||
+	if (layer_child(rd->path, name, child, sizeof(child)) || layer_hidden(child) ||
 	    layer_is_whiteout(rd->lo->l, child))
 		return 0;
 	/*
@@ -639,7 +625,7 @@ static int lops_rd_local(struct lops_rd *rd, const char *lp)
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (lops_child(rd->path, de->d_name, child, sizeof(child)) || layer_hidden(child))
+		if (layer_child(rd->path, de->d_name, child, sizeof(child)) || layer_hidden(child))
 			continue;
 		if (rd->nlocal == rd->cap) {
 			size_t cap = rd->cap ? rd->cap * 2 : 32;
@@ -1684,7 +1670,6 @@ int lops_new(struct lops **out, struct remote *r, struct layer *l, const struct 
 {
 	struct lops *lo = calloc(1, sizeof(*lo));
 	const char *dir = o && o->dir && *o->dir ? o->dir : ".";
-	size_t n;
 
 	*out = NULL;
 	if (!lo)
@@ -1694,9 +1679,6 @@ int lops_new(struct lops **out, struct remote *r, struct layer *l, const struct 
 		free(lo);
 		return -ENOMEM;
 	}
-	n = strlen(lo->root);
-	while (n > 0 && lo->root[n - 1] == '/')
-		lo->root[--n] = '\0';
 	lo->r = r;
 	lo->l = l;
 	lo->o = o;

@@ -29,7 +29,7 @@ struct presend {
 	struct presender *pr;
 	struct presend *next;		/* the presender's list */
 	char *path, *tmp;
-	int fd;				/* dup of the writer's descriptor */
+	int fd;				/* the writer's file, opened again to read */
 	dev_t dev;
 	ino_t ino;
 	int refs;			/* writer + presender; guarded by the presender's lock */
@@ -167,13 +167,6 @@ static struct claim *presender_find(struct presender *pr, const char *path)
 	return NULL;
 }
 
-static void presend_fail(struct presend *ps)
-{
-	pthread_mutex_lock(&ps->lock);
-	ps->bad = 1;
-	pthread_mutex_unlock(&ps->lock);
-}
-
 /* Read [off, off + len) of the layer's file whole; -EIO when it is shorter now. */
 static int presend_read(struct presend *ps, unsigned char *buf, size_t len, off_t off)
 {
@@ -287,14 +280,8 @@ int presend_start(struct presender *pr, const char *path, const char *tmp, int f
 	pthread_cond_init(&ps->cond, NULL);
 
 	pthread_mutex_lock(&pr->lock);
-	if (pr->running >= pr->max || presender_find(pr, path)) {
-		pthread_mutex_unlock(&pr->lock);
-		pthread_mutex_destroy(&ps->lock);
-		pthread_cond_destroy(&ps->cond);
-		err = -EAGAIN;
-		goto fail;
-	}
-	err = -pthread_create(&ps->thread, NULL, presend_main, ps);
+	err = pr->running >= pr->max || presender_find(pr, path)
+		      ? -EAGAIN : -pthread_create(&ps->thread, NULL, presend_main, ps);
 	if (err) {
 		pthread_mutex_unlock(&pr->lock);
 		pthread_mutex_destroy(&ps->lock);
@@ -356,12 +343,12 @@ void presend_write_end(struct presend *ps, off_t off, size_t len, uint64_t prev,
 
 void presend_cancel(struct presend *ps)
 {
-	if (ps) {
-		presend_fail(ps);
-		pthread_mutex_lock(&ps->lock);
-		pthread_cond_signal(&ps->cond);
-		pthread_mutex_unlock(&ps->lock);
-	}
+	if (!ps)
+		return;
+	pthread_mutex_lock(&ps->lock);
+	ps->bad = 1;
+	pthread_cond_signal(&ps->cond);
+	pthread_mutex_unlock(&ps->lock);
 }
 
 void presend_put(struct presend *ps)

@@ -1231,6 +1231,25 @@ int remote_readlink(struct remote *r, const char *path, char *buf, size_t size)
 	return err;
 }
 
+int remote_path_join(const char *root, const char *path, char *buf, size_t len)
+{
+	size_t rl = root ? strlen(root) : 0;
+	int n;
+
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	while (*path == '/')
+		path++;
+	if (!rl)
+		n = snprintf(buf, len, "%s", *path ? path : ".");
+	else if (!*path)
+		n = snprintf(buf, len, "%.*s", (int)rl, root);
+	else
+		n = snprintf(buf, len, "%.*s%s%s", (int)rl, root, root[rl - 1] == '/' ? "" : "/",
+			     path);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 /* --- whole files --------------------------------------------------------------------- */
 
 int remote_recv_fd(struct remote_file *f, int fd, size_t chunk, remote_progress_fn progress,

@@ -91,6 +91,13 @@ int remote_ftruncate(struct remote_file *f, off_t size);
 int remote_fsync(struct remote_file *f);	/* fsync@openssh.com; -ENOTSUP when not offered */
 int remote_close(struct remote_file *f);	/* always frees @f */
 
+/*
+ * The VM path of mount path @path (with its leading '/') under @root, the
+ * directory the mount shows (NULL or "": the login directory, so the path is
+ * relative to it; trailing '/' ignored). -ENAMETOOLONG when over @len.
+ */
+int remote_path_join(const char *root, const char *path, char *buf, size_t len);
+
 /* Namespace operations. */
 int remote_mkdir(struct remote *r, const char *path, mode_t mode);
 int remote_rmdir(struct remote *r, const char *path);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fs/layer.h"
+#include "fs/remote.h"
 #include "tests/unit/tap.h"
 
 static char tdir[256];
@@ -95,6 +96,30 @@ START_TEST(test_paths)
 	ck_assert(S_ISDIR(st.st_mode));
 	ck_assert_str_eq(layer_dir(L), tdir);
 	ck_assert_ptr_nonnull(layer_journal(L));
+
+	/* A directory's entry, and a mount path on the VM. */
+	ck_assert_int_eq(layer_child("/", "a", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/a");
+	ck_assert_int_eq(layer_child("/a/b", "c", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/a/b/c");
+	ck_assert_int_eq(layer_child("/a/b", "c", buf, 6), -ENAMETOOLONG);
+	ck_assert_int_eq(remote_path_join("/srv/p", "/a/b", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/srv/p/a/b");
+	ck_assert_int_eq(remote_path_join("/srv/p//", "/a", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/srv/p/a");
+	ck_assert_int_eq(remote_path_join("/srv/p", "/", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/srv/p");
+	ck_assert_int_eq(remote_path_join("/", "/a", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/a");
+	ck_assert_int_eq(remote_path_join("/", "/", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/");
+	ck_assert_int_eq(remote_path_join("", "/a", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "a");
+	ck_assert_int_eq(remote_path_join(NULL, "/", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, ".");
+	ck_assert_int_eq(remote_path_join(".", "/a", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "./a");
+	ck_assert_int_eq(remote_path_join("work", "/a", buf, 6), -ENAMETOOLONG);
 }
 END_TEST
 
