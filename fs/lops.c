@@ -404,8 +404,12 @@ static void lops_file_free(struct lops *lo, struct lops_file *f)
 	free(f);
 }
 
-/* The handle's current path into @buf; 0, or -ENOENT once unlinked. */
-static int lops_file_path(struct lops *lo, struct lops_file *f, char *buf, size_t len)
+/*
+ * The handle's current path into @buf, and its presend into *@ps (may be
+ * NULL); 0, or -ENOENT once unlinked.
+ */
+static int lops_file_path_ps(struct lops *lo, struct lops_file *f, char *buf, size_t len,
+			     struct presend **ps)
 {
 	int err = 0;
 
@@ -414,8 +418,15 @@ static int lops_file_path(struct lops *lo, struct lops_file *f, char *buf, size_
 		err = -ENOENT;
 	else
 		snprintf(buf, len, "%s", f->path);
+	if (ps)
+		*ps = f->presend;
 	pthread_mutex_unlock(&lo->lock);
 	return err;
+}
+
+static int lops_file_path(struct lops *lo, struct lops_file *f, char *buf, size_t len)
+{
+	return lops_file_path_ps(lo, f, buf, len, NULL);
 }
 
 static void lops_files_renamed(struct lops *lo, const char *from, const char *to)
@@ -1072,16 +1083,13 @@ static int lops_write_bump(struct lops *lo, struct lops_file *f, int begin, off_
 {
 	struct presend *ps;
 	uint64_t prev;
-	int err, unlinked;
+	int err;
 
-	pthread_mutex_lock(&lo->lock);
 	f->written = 1;
-	unlinked = f->unlinked;
-	snprintf(path, plen, "%s", unlinked ? "" : f->path);
-	ps = f->presend;
-	pthread_mutex_unlock(&lo->lock);
-	if (unlinked)
-		return 0;	/* nothing left to flush */
+	if (lops_file_path_ps(lo, f, path, plen, &ps)) {
+		*path = '\0';
+		return 0;	/* unlinked: nothing left to flush */
+	}
 	err = layer_bump_gen(lo->l, path, &prev, gen);
 	if (!err && ps && begin)
 		presend_write_begin(ps, path, off, prev, *gen);
