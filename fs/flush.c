@@ -83,6 +83,7 @@ struct flusher {
 	struct flush_item *head;
 	size_t nitems;
 	int stop;
+	int64_t sleep_until;	/* deadline of the last worker to sleep; INT64_MIN while one scans */
 	int index_checking;	/* one worker runs policy_newly_tracked at a time */
 	int64_t index_checked;	/* when it last ran */
 	uint64_t flushed, failures;
@@ -212,7 +213,14 @@ static int flush_enqueue_locked(struct flusher *f, const char *path, int64_t del
 	}
 	if (push)
 		it->push = 1;
-	pthread_cond_signal(&f->work);
+	/*
+	 * A sleeping worker wakes by sleep_until and scans the queue again: only
+	 * an item due before then needs a wake-up. An untar enqueues thousands
+	 * of paths a second a debounce ahead, and each wake-up is a scan of the
+	 * whole queue competing with the FUSE threads for the CPU.
+	 */
+	if (it->due < f->sleep_until)
+		pthread_cond_signal(&f->work);
 	return 0;
 }
 
@@ -842,7 +850,9 @@ static void *flush_worker(void *arg)
 		if (best && best->due - now < wait)
 			wait = best->due - now;
 		flush_deadline(&ts, wait);
+		f->sleep_until = now + wait;
 		pthread_cond_timedwait(&f->work, &f->lock, &ts);
+		f->sleep_until = INT64_MIN;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
@@ -968,6 +978,7 @@ int flush_new(struct flusher **out, struct remote *r, struct layer *l, struct po
 	f->nthreads = o && o->threads > 0 ? o->threads : FLUSH_THREADS;
 	f->pre = o ? o->presender : NULL;
 	flush_make_tag(f);
+	f->sleep_until = INT64_MIN;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
