@@ -745,6 +745,15 @@ static int flush_run_item(struct flusher *f, struct flush_item *it)
 		err = -ENOMEM;
 	} else {
 		err = flush_process(f, path, push);
+		/*
+		 * The state recorded for @path (CLEAN: the VM has it) is durable
+		 * before anyone waiting on it (fsync, wakefs flush) is told.
+		 */
+		int serr = layer_sync(f->l);
+
+		if (serr)
+			flush_error(f, 1, "wakefs: cannot sync the local layer's journal after '%s': %s",
+				    path, strerror(-serr));
 		if (err && err != -ESTALE) {
 			int first;
 

@@ -3,8 +3,11 @@
  *
  * The journal is an append-only log file (<layer>/.wakefs/journal) of
  * checksummed records, replayed into an in-memory table at open. A torn tail
- * (kill -9 or power loss mid-append) is detected by its checksum and cut off:
- * every record whose journal_set() returned is kept. The log is compacted
+ * (kill -9 or power loss mid-append) is detected by its checksum and cut off.
+ * After a kill -9 every record whose call returned is kept. Records are made
+ * durable within a second of changes, or by journal_sync(): a power loss may
+ * cost the last second's, and the next open says so (journal_unclean_since).
+ * The log is compacted
  * (rewritten to a temporary file, fsynced, renamed over) when it grows much
  * larger than the table.
  *
@@ -60,11 +63,21 @@ void journal_close(struct journal *j);
 
 /*
  * Record @path's state and base (NULL: keep the current base, or none).
- * Durable (fsynced) when it returns. A new entry gets the inode number
+ * Survives a crash of the process when it returns; durable against a power
+ * loss after journal_sync(). A new entry gets the inode number
  * journal_ino(path) had.
  */
 int journal_set(struct journal *j, const char *path, enum path_state state,
 		const struct version *base);
+/* Make every record so far durable (fdatasync when any is not yet). */
+int journal_sync(struct journal *j);
+/*
+ * When the log's previous session began (seconds since the epoch) if it ended
+ * with the machine, not with journal_close() (a power loss or a kernel crash:
+ * its last records may be lost); 0 when it ended cleanly or was a crash of
+ * the process alone (same boot), or for a new log.
+ */
+int64_t journal_unclean_since(struct journal *j);
 /* Copy @path's entry into *out; -ENOENT when untracked. out->path: see above. */
 int journal_get(struct journal *j, const char *path, struct journal_entry *out);
 /*

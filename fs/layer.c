@@ -391,6 +391,79 @@ out:
 	return err;
 }
 
+/*
+ * After a power loss (journal_unclean_since): the journal may have lost the
+ * last second of records of its previous session, while the files they were
+ * about reached the disk. Look at every file of the layer changed (ctime)
+ * since that session began: one with no entry, or a whiteout, or a CLEAN one
+ * whose size or mtime is no longer the VM version's it recorded, is DIRTY
+ * again, so that the flusher sends it (a CLEAN one against its base, so that
+ * a VM change is still a conflict). A file that was sent and not changed
+ * since keeps its state. @rel: the mount path so far ("" for the root).
+ */
+struct layer_recheck {
+	struct layer *l;
+	int64_t since;
+	size_t marked;
+};
+
+static void layer_recheck_dir(struct layer_recheck *rc, char *rel, size_t rlen)
+{
+	char lp[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+
+	if (snprintf(lp, sizeof(lp), "%s%s", rc->l->dir, rel) >= (int)sizeof(lp))
+		return;
+	d = opendir(lp);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct journal_entry e;
+		struct stat st;
+		size_t n = strlen(de->d_name);
+		int have, stale;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (rlen == 0 && !strcmp(de->d_name, ".wakefs")) || rlen + 1 + n >= PATH_MAX)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		rel[rlen] = '/';
+		memcpy(rel + rlen + 1, de->d_name, n + 1);
+		if (S_ISDIR(st.st_mode)) {
+			layer_recheck_dir(rc, rel, rlen + 1 + n);
+		} else if (st.st_ctime >= rc->since - 1) {
+			have = journal_get(rc->l->j, rel, &e) == 0;
+			stale = !have || e.state == PATH_WHITEOUT ||
+				(e.state == PATH_CLEAN &&
+				 (!e.base.valid || e.base.size != (uint64_t)st.st_size ||
+				  e.base.mtime != (int64_t)st.st_mtime));
+			if (stale && journal_set(rc->l->j, rel, PATH_DIRTY,
+						 have && e.state == PATH_CLEAN ? NULL
+									: &(struct version){ 0 }) == 0)
+				rc->marked++;
+		}
+		rel[rlen] = '\0';
+	}
+	closedir(d);
+}
+
+static void layer_recheck(struct layer *l)
+{
+	struct layer_recheck rc = { .l = l, .since = journal_unclean_since(l->j) };
+	char rel[PATH_MAX] = "";
+
+	if (!rc.since)
+		return;
+	layer_recheck_dir(&rc, rel, 0);
+	journal_sync(l->j);
+	fprintf(stderr, "wakefs: the last mount of the local layer %s ended with the machine "
+		"(a power loss or a crash of the system): %zu file%s changed during it %s "
+		"marked dirty again and will be sent\n", l->dir, rc.marked,
+		rc.marked == 1 ? "" : "s", rc.marked == 1 ? "is" : "are");
+}
+
 int layer_new(struct layer **out, const struct layer_opts *o)
 {
 	struct layer *l = calloc(1, sizeof(*l));
@@ -444,6 +517,7 @@ int layer_new(struct layer **out, const struct layer_opts *o)
 	}
 	layer_clear_dir(l->tmp_dir);	/* downloads a crash interrupted */
 	layer_cache_scan(l);
+	layer_recheck(l);
 out:
 	if (err) {
 		layer_free(l);
@@ -627,6 +701,11 @@ int layer_mark(struct layer *l, const char *path, enum path_state state,
 	else
 		layer_invalidate_changed(l, path);
 	return err;
+}
+
+int layer_sync(struct layer *l)
+{
+	return journal_sync(l->j);
 }
 
 /* The journal forgets a path the VM does not have (deleted there, or never sent). */

@@ -69,8 +69,12 @@ int layer_local_stat(struct layer *l, const char *path, struct stat *st);
 
 /* @path's journal state and base (@base may be NULL); -ENOENT when untracked. */
 int layer_state(struct layer *l, const char *path, enum path_state *state, struct version *base);
+/* Make the path states recorded so far durable (journal_sync). */
+int layer_sync(struct layer *l);
 /*
- * Record @path's state (journal_set: durable when it returns). This and
+ * Record @path's state (journal_set: kept by a crash of the process when it
+ * returns, durable after layer_sync(); a power loss is dealt with at the next
+ * layer_new(), which marks the files changed since dirty again). This and
  * layer_forget() and layer_flushed() also update the caches of the VM's
  * side: what they say of @path itself goes; its parent's cached listing
  * gains @path's name when the state says the VM has it (CLEAN, flushed)

@@ -1182,6 +1182,7 @@ static int lops_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	struct lops_file *f = lops_fh(fi);
 	enum path_state s;
 	char p[PATH_MAX];
+	int err;
 
 	if (f->fd < 0)
 		return 0;
@@ -1189,9 +1190,11 @@ static int lops_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 		return -errno;
 	if (lops_file_path(lo, f, p, sizeof(p)) != 0)
 		return 0;
-	if (layer_state(lo->l, p, &s, NULL) == 0 && s == PATH_DIRTY)
-		return layer_fsync(lo->l, p);
-	return 0;
+	/* The path's state (dirty, held) is as durable as its data. */
+	err = layer_sync(lo->l);
+	if (!err && layer_state(lo->l, p, &s, NULL) == 0 && s == PATH_DIRTY)
+		err = layer_fsync(lo->l, p);
+	return err;
 }
 
 static int lops_truncate(const char *path, off_t size, struct fuse_file_info *fi)

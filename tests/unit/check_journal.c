@@ -1,6 +1,7 @@
 /*
  * tests/unit/check_journal.c: the journal keeps path states across reopen,
- * renames, removals, compaction and a torn tail (a crash mid-append).
+ * renames, removals, compaction and a torn tail (a crash mid-append), and
+ * tells a session that ended with the machine from one that ended cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/journal.h"
@@ -15,8 +17,13 @@
 
 static char tdir[256];
 
+/* Session records name the boot (journal.c): one of a known length here. */
+#define BOOT_A "boot-a"
+#define SESSION_REC (8 + 30 + sizeof(BOOT_A) - 1)
+
 static void setup(void)
 {
+	ck_assert_int_eq(setenv("WAKEFS_BOOT_ID", BOOT_A, 1), 0);
 	snprintf(tdir, sizeof(tdir), "%s/check_journal.XXXXXX",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(tdir));
@@ -125,9 +132,12 @@ START_TEST(test_torn_tail)
 	ck_assert_int_eq(journal_set(j, "/kept", PATH_DIRTY, NULL), 0);
 	ck_assert_int_eq(journal_set(j, "/torn", PATH_DIRTY, NULL), 0);
 	journal_close(j);
-	/* Cut the last record in half, as a crash mid-append would. */
+	/*
+	 * Cut the last path record in half, as a crash mid-append would (the
+	 * close's session record goes with it).
+	 */
 	ck_assert_int_eq(stat(journal_file(), &st), 0);
-	ck_assert_int_eq(truncate(journal_file(), st.st_size - 5), 0);
+	ck_assert_int_eq(truncate(journal_file(), st.st_size - SESSION_REC - 5), 0);
 
 	ck_assert_int_eq(journal_open(&j, tdir), 0);
 	ck_assert_int_eq(journal_get(j, "/kept", &e), 0);
@@ -198,7 +208,74 @@ START_TEST(test_compaction)
 	ck_assert_int_eq(e.state, PATH_CLEAN);
 	journal_close(j);
 	ck_assert_int_eq(stat(journal_file(), &st2), 0);
-	ck_assert_int_eq(st1.st_size, st2.st_size);
+	/* A reopen without changes adds its session's open and close records only. */
+	ck_assert_int_eq(st2.st_size, st1.st_size + 2 * SESSION_REC);
+}
+END_TEST
+
+/* Copy the log as it is now: what the disk holds when the machine stops here. */
+static void snapshot(const char *to)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", journal_file(), to);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void restore(const char *from)
+{
+	ck_assert_int_eq(rename(from, journal_file()), 0);
+}
+
+START_TEST(test_crash_kept)
+{
+	struct journal *j;
+	struct journal_entry e;
+	char snap[300];
+	time_t t0 = time(NULL);
+
+	/* A clean close: the next open has nothing to look at again. */
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_int_eq(journal_unclean_since(j), 0);
+	ck_assert_int_eq(journal_set(j, "/a", PATH_DIRTY, NULL), 0);
+	journal_close(j);
+	ck_assert_int_eq(setenv("WAKEFS_BOOT_ID", "boot-b", 1), 0);
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_int_eq(journal_unclean_since(j), 0);
+
+	/*
+	 * The process dies without closing (kill -9): the records it made, not
+	 * synced, are all there, and on the same boot that is no power loss.
+	 */
+	ck_assert_int_eq(journal_set(j, "/b", PATH_DIRTY, NULL), 0);
+	ck_assert_int_eq(journal_rename(j, "/a", "/c"), 0);
+	snprintf(snap, sizeof(snap), "%s/snap", tdir);
+	snapshot(snap);
+	journal_close(j);
+	restore(snap);
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_int_eq(journal_unclean_since(j), 0);
+	ck_assert_int_eq(journal_get(j, "/b", &e), 0);
+	ck_assert_int_eq(e.state, PATH_DIRTY);
+	ck_assert_int_eq(journal_get(j, "/c", &e), 0);
+	ck_assert_int_eq(journal_get(j, "/a", &e), -ENOENT);
+
+	/* The same left open, found after a reboot: that session began at t0 or after. */
+	snapshot(snap);
+	journal_close(j);
+	restore(snap);
+	ck_assert_int_eq(setenv("WAKEFS_BOOT_ID", "boot-c", 1), 0);
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_int_ge(journal_unclean_since(j), t0);
+	ck_assert_int_le(journal_unclean_since(j), time(NULL));
+	ck_assert_int_eq(journal_get(j, "/b", &e), 0);
+	ck_assert_int_eq(journal_sync(j), 0);
+	journal_close(j);
+
+	/* Closed cleanly on this boot: clean again. */
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_int_eq(journal_unclean_since(j), 0);
+	journal_close(j);
 }
 END_TEST
 
@@ -252,6 +329,7 @@ static Suite *journal_suite(void)
 		{ "compaction", test_compaction },
 		{ "ino", test_ino },
 		{ "ino_unique", test_ino_unique },
+		{ "crash_kept", test_crash_kept },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -1,7 +1,8 @@
 /*
  * tests/unit/check_layer.c: the local layer on a temporary directory: path
  * states and write generations, callbacks, remote attribute and listing
- * caches, clean copies with LRU eviction, copy-up.
+ * caches, clean copies with LRU eviction, copy-up, and the second look at
+ * the files after a power loss.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -486,6 +487,94 @@ START_TEST(test_tmp_cleared)
 }
 END_TEST
 
+/* A file of the layer directory holding @text. */
+static void put_file(const char *rel, const char *text)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s%s", tdir, rel);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static struct version local_version(const char *rel)
+{
+	struct stat st;
+
+	ck_assert_int_eq(layer_local_stat(L, rel, &st), 0);
+	return (struct version){ .size = st.st_size, .mtime = st.st_mtime, .valid = 1 };
+}
+
+static int state_of(const char *rel, struct version *base)
+{
+	enum path_state s;
+
+	return layer_state(L, rel, &s, base) ? -1 : (int)s;
+}
+
+START_TEST(test_power_loss)
+{
+	char journal[PATH_MAX], snap[PATH_MAX], cmd[2 * PATH_MAX + 16], d[PATH_MAX];
+	struct version sent, other = { .size = 1, .mtime = 5, .valid = 1 }, b;
+
+	/* A file from before the session (an existing clone's): never touched. */
+	layer_free(L);
+	L = NULL;
+	put_file("/old.txt", "from before\n");
+	sleep(2);
+	ck_assert_int_eq(setenv("WAKEFS_BOOT_ID", "boot-1", 1), 0);
+	reopen();
+
+	/* The session: what the mount wrote, and what the flusher recorded. */
+	put_file("/new.txt", "new\n");			/* its DIRTY record lost */
+	snprintf(d, sizeof(d), "%s/sub", tdir);
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	put_file("/sub/deep.txt", "deep\n");		/* the same, in a directory */
+	put_file("/sent.txt", "sent\n");
+	sent = local_version("/sent.txt");
+	ck_assert_int_eq(layer_mark(L, "/sent.txt", PATH_CLEAN, &sent), 0);
+	put_file("/changed.txt", "changed after it was sent\n");
+	ck_assert_int_eq(layer_mark(L, "/changed.txt", PATH_CLEAN, &other), 0);
+	put_file("/held.txt", "held\n");
+	ck_assert_int_eq(layer_mark(L, "/held.txt", PATH_HELD, NULL), 0);
+	put_file("/again.txt", "made again after a delete\n");
+	ck_assert_int_eq(layer_mark(L, "/again.txt", PATH_WHITEOUT, NULL), 0);
+
+	/* The machine stops: the disk keeps the log as it is now. */
+	snprintf(journal, sizeof(journal), "%s/.wakefs/journal", tdir);
+	snprintf(snap, sizeof(snap), "%s/.wakefs/snap", tdir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", journal, snap);
+	ck_assert_int_eq(system(cmd), 0);
+	layer_free(L);
+	L = NULL;
+	ck_assert_int_eq(rename(snap, journal), 0);
+	ck_assert_int_eq(setenv("WAKEFS_BOOT_ID", "boot-2", 1), 0);
+	reopen();
+
+	ck_assert_int_eq(state_of("/new.txt", &b), PATH_DIRTY);
+	ck_assert_int_eq(b.valid, 0);
+	ck_assert_int_eq(state_of("/sub/deep.txt", NULL), PATH_DIRTY);
+	ck_assert_int_eq(state_of("/again.txt", NULL), PATH_DIRTY);
+	/* Changed since it was sent: dirty against the VM version it recorded. */
+	ck_assert_int_eq(state_of("/changed.txt", &b), PATH_DIRTY);
+	ck_assert_int_eq(b.valid, 1);
+	ck_assert_int_eq(b.size, 1);
+	ck_assert_int_eq(b.mtime, 5);
+	ck_assert_int_eq(state_of("/sent.txt", NULL), PATH_CLEAN);
+	ck_assert_int_eq(state_of("/held.txt", NULL), PATH_HELD);
+	ck_assert_int_eq(state_of("/old.txt", NULL), -1);
+
+	/* A clean close on this boot: nothing is looked at again. */
+	ck_assert_int_eq(layer_mark(L, "/new.txt", PATH_CLEAN, &other), 0);
+	reopen();
+	ck_assert_int_eq(state_of("/new.txt", NULL), PATH_CLEAN);
+	unsetenv("WAKEFS_BOOT_ID");
+}
+END_TEST
+
 static Suite *layer_suite(void)
 {
 	Suite *s = suite_create("layer");
@@ -504,6 +593,7 @@ static Suite *layer_suite(void)
 		{ "cache_lru", test_cache_lru },
 		{ "install", test_install },
 		{ "tmp_cleared", test_tmp_cleared },
+		{ "power_loss", test_power_loss },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
