@@ -1203,6 +1203,9 @@ int flush_resolve(struct flusher *f, const char *path, enum flush_keep keep)
 			err = layer_forget(f->l, path);
 	}
 	layer_invalidate(f->l, path);
+	/* The resolution is on disk before the VM's copy goes. */
+	if (!err)
+		err = layer_sync(f->l);
 	if (!err && unlink(cp) < 0 && errno != ENOENT)
 		err = -errno;
 	return err;
