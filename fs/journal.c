@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,7 @@ struct journal {
 	char *dir;		/* <layer>/.wakefs */
 	char *file;		/* <layer>/.wakefs/journal */
 	int fd;			/* the log, O_APPEND */
+	int lock_fd;		/* <layer>/.wakefs/lock, flock()ed while open */
 	off_t end;		/* where the next record goes */
 	struct jentry **buckets;	/* by path */
 	struct jentry **ibuckets;	/* by inode number, as many */
@@ -734,12 +736,14 @@ int journal_open(struct journal **out, const char *layer_dir)
 {
 	struct journal *j = calloc(1, sizeof(*j));
 	size_t n = strlen(layer_dir) + 32;
+	char lockp[PATH_MAX];
 	int err = 0;
 
 	*out = NULL;
 	if (!j)
 		return -ENOMEM;
 	j->fd = -1;
+	j->lock_fd = -1;
 	pthread_mutex_init(&j->lock, NULL);
 	j->nbuckets = 256;
 	j->buckets = calloc(j->nbuckets, sizeof(*j->buckets));
@@ -758,6 +762,20 @@ int journal_open(struct journal **out, const char *layer_dir)
 	}
 	if (mkdir(j->dir, 0700) < 0 && errno != EEXIST) {
 		err = -errno;
+		goto out;
+	}
+	/*
+	 * One daemon a layer: two would interleave their records. The lock is
+	 * on a file of its own, as compaction replaces the log's inode.
+	 */
+	snprintf(lockp, sizeof(lockp), "%s/lock", j->dir);
+	j->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (j->lock_fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		goto out;
 	}
 	j->fd = open(j->file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -800,6 +818,8 @@ void journal_close(struct journal *j)
 	}
 	if (j->fd >= 0)
 		close(j->fd);
+	if (j->lock_fd >= 0)
+		close(j->lock_fd);	/* releases the flock */
 	pthread_mutex_destroy(&j->lock);
 	free(j->buckets);
 	free(j->ibuckets);

@@ -56,6 +56,7 @@ struct journal_entry {
 
 /*
  * Open (creating <layer_dir>/.wakefs/ and the log if needed) and replay.
+ * -EBUSY when another open journal holds the layer (one daemon a layer).
  * The caller owns *out and frees it with journal_close() (accepts NULL).
  */
 int journal_open(struct journal **out, const char *layer_dir);

@@ -162,6 +162,8 @@ static int main_loop(struct fuse *fuse, const struct options *o)
  */
 /* Large files sent to the VM while they are written, at most this many at once. */
 #define MAIN_PRESENDS 4
+/* How long a mount waits for another daemon to release its local layer. */
+#define MAIN_LAYER_WAIT_S 15
 
 struct main_layer {
 	struct layer *layer;
@@ -234,7 +236,23 @@ static int main_layer_start(struct main_layer *ml, struct remote *remote, const 
 		return err;
 	}
 	lopts.dir = dir;
-	err = layer_new(&ml->layer, &lopts);
+	/*
+	 * One daemon a layer. The previous mount's daemon may still be sending
+	 * what its unmount left (umount returns before it exits): wait for it.
+	 */
+	for (int tenths = 0; (err = layer_new(&ml->layer, &lopts)) == -EBUSY &&
+			     tenths < MAIN_LAYER_WAIT_S * 10; tenths++) {
+		if (tenths == 10)
+			fprintf(stderr, "wakefs: the local layer '%s' is in use by another wakefs; "
+				"waiting up to %d s for it to exit\n", dir, MAIN_LAYER_WAIT_S);
+		usleep(100 * 1000);
+	}
+	if (err == -EBUSY) {
+		fprintf(stderr, "wakefs: the local layer '%s' is in use by another wakefs mount: "
+			"unmount that one first, or give this mount a layer of its own with "
+			"-o local=DIR\n", dir);
+		return err;
+	}
 	if (err) {
 		fprintf(stderr, "wakefs: cannot open the local layer '%s': %s\n", dir, strerror(-err));
 		return err;

@@ -30,6 +30,15 @@ crash() {
 # --- saves not yet flushed when the daemon dies ------------------------------------------
 mount_layer 600000 || { fail "wakefs mounts with a long debounce"; t_done; }
 pass "wakefs mounts with a long debounce"
+mkdir -p "$T/mnt2"
+"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o "local=$L" "vm:$R" "$T/mnt2" >"$T/second.log" 2>&1 &
+second=$!
+t_track_pid $second
+t_track_mount "$T/mnt2"
+ok "a second mount of the same layer fails" wait_for 30 eval "! kill -0 $second 2>/dev/null"
+ok "... after waiting for the first to exit" grep -q "waiting up to" "$T/second.log"
+ok "... saying the layer is in use" grep -q "in use by another wakefs mount" "$T/second.log"
+ok_not "... and is not mounted" is_mounted "$T/mnt2"
 printf 'new\n' >"$M/new.txt"
 printf 'v2\n' >"$M/old.txt"
 mkdir -p "$M/dir"

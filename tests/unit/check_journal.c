@@ -315,6 +315,19 @@ START_TEST(test_ino)
 }
 END_TEST
 
+START_TEST(test_one_owner)
+{
+	struct journal *j, *j2;
+
+	ck_assert_int_eq(journal_open(&j, tdir), 0);
+	ck_assert_int_eq(journal_open(&j2, tdir), -EBUSY);
+	ck_assert_ptr_null(j2);
+	journal_close(j);
+	ck_assert_int_eq(journal_open(&j2, tdir), 0);
+	journal_close(j2);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
 	Suite *s = suite_create("journal");
@@ -330,6 +343,7 @@ static Suite *journal_suite(void)
 		{ "ino", test_ino },
 		{ "ino_unique", test_ino_unique },
 		{ "crash_kept", test_crash_kept },
+		{ "one_owner", test_one_owner },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
