@@ -528,8 +528,11 @@ static int journal_append(struct journal *j, const unsigned char *rec, size_t le
 	j->records++;
 	if (!j->unsynced++)
 		j->unsynced_since = journal_ms();
-	if (sync || journal_ms() - j->unsynced_since >= JOURNAL_LAZY_MS)
+	if (sync)
 		return journal_sync_locked(j);
+	/* The record stands either way; a failed sync is tried again by the next. */
+	if (journal_ms() - j->unsynced_since >= JOURNAL_LAZY_MS)
+		journal_sync_locked(j);
 	return 0;
 }
 
