@@ -88,10 +88,34 @@ static void presend_free(struct presend *ps)
 {
 	pthread_mutex_destroy(&ps->lock);
 	pthread_cond_destroy(&ps->cond);
-	close(ps->fd);
+	if (ps->fd >= 0)
+		close(ps->fd);
 	free(ps->path);
 	free(ps->tmp);
 	free(ps);
+}
+
+/* Close @ps's handle on the temporary, waiting for its writes; 0 or the first write error. */
+static int presend_close(struct presend *ps)
+{
+	int err = 0;
+
+	if (ps->rf)
+		err = remote_close(ps->rf);
+	ps->rf = NULL;
+	return err;
+}
+
+/* A new entry for @path, with no presend and no claim; NULL when out of memory. */
+static struct claim *claim_new(const char *path)
+{
+	struct claim *c = calloc(1, sizeof(*c));
+
+	if (c && !(c->path = strdup(path))) {
+		free(c);
+		c = NULL;
+	}
+	return c;
 }
 
 /* Drop a reference; with pr->lock held. The last one unlinks @ps from pr->all and frees it. */
@@ -138,9 +162,7 @@ void presender_free(struct presender *pr)
 		if (ps) {
 			pthread_mutex_unlock(&pr->lock);
 			presend_stop(ps);
-			if (ps->rf)
-				remote_close(ps->rf);
-			ps->rf = NULL;
+			presend_close(ps);
 			pthread_mutex_lock(&pr->lock);
 			presend_unref_locked(pr, ps);
 		}
@@ -251,10 +273,12 @@ int presend_start(struct presender *pr, const char *path, const char *tmp, int f
 		return -ENOMEM;
 	ps->pr = pr;
 	ps->fd = -1;
+	pthread_mutex_init(&ps->lock, NULL);
+	pthread_cond_init(&ps->cond, NULL);
 	ps->path = strdup(path);
 	ps->tmp = strdup(tmp);
-	c = calloc(1, sizeof(*c));
-	if (!ps->path || !ps->tmp || !c || !(c->path = strdup(path))) {
+	c = claim_new(path);
+	if (!ps->path || !ps->tmp || !c) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -276,16 +300,12 @@ int presend_start(struct presender *pr, const char *path, const char *tmp, int f
 	ps->gen = gen;
 	ps->avail = ps->hi = st.st_size;
 	ps->refs = 2;
-	pthread_mutex_init(&ps->lock, NULL);
-	pthread_cond_init(&ps->cond, NULL);
 
 	pthread_mutex_lock(&pr->lock);
 	err = pr->running >= pr->max || presender_find(pr, path)
 		      ? -EAGAIN : -pthread_create(&ps->thread, NULL, presend_main, ps);
 	if (err) {
 		pthread_mutex_unlock(&pr->lock);
-		pthread_mutex_destroy(&ps->lock);
-		pthread_cond_destroy(&ps->cond);
 		goto fail;
 	}
 	pr->running++;
@@ -301,11 +321,7 @@ fail:
 	if (c)
 		free(c->path);
 	free(c);
-	if (ps->fd >= 0)
-		close(ps->fd);
-	free(ps->path);
-	free(ps->tmp);
-	free(ps);
+	presend_free(ps);
 	return err;
 }
 
@@ -387,11 +403,7 @@ struct presend *presender_claim(struct presender *pr, const char *path)
 	pthread_mutex_lock(&pr->lock);
 	c = presender_find(pr, path);
 	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (c && !(c->path = strdup(path))) {
-			free(c);
-			c = NULL;
-		}
+		c = claim_new(path);
 		if (!c) {
 			/* Out of memory: a presend starting now would fail the same way. */
 			pthread_mutex_unlock(&pr->lock);
@@ -407,17 +419,6 @@ struct presend *presender_claim(struct presender *pr, const char *path)
 	if (ps)
 		presend_stop(ps);
 	return ps;
-}
-
-/* Close @ps's handle on the temporary, waiting for its writes; 0 or the first write error. */
-static int presend_close(struct presend *ps)
-{
-	int err = 0;
-
-	if (ps->rf)
-		err = remote_close(ps->rf);
-	ps->rf = NULL;
-	return err;
 }
 
 int presend_take(struct presend *ps, uint64_t gen, const struct stat *st,
