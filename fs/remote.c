@@ -1371,6 +1371,9 @@ int remote_put(struct remote *r, int fd, const char *path, mode_t mode, time_t a
 
 	*check_err = -EIO;
 	*size = 0;
+	/* A target no VM accepts is refused before anything is made there. */
+	if (check && (err = remote_check_path(check)))
+		return err;
 	err = remote_open(r, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &f);
 	if (err)
 		return err;
