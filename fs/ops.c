@@ -395,10 +395,13 @@ static int ops_write(const char *path, const char *buf, size_t size, off_t off,
 	return (int)remote_pwrite(ops_fh(fi), buf, size, off);
 }
 
-/* Writes are on the VM when write() returns: nothing is buffered here. */
+/*
+ * close(2): writes are sent behind write() (remote_pwrite), so one the VM
+ * refused after write() returned is reported here, as NFS and sshfs do.
+ */
 static int ops_flush(const char *path, struct fuse_file_info *fi)
 {
-	return 0;
+	return remote_flush(ops_fh(fi));
 }
 
 static int ops_fsync(const char *path, int datasync, struct fuse_file_info *fi)

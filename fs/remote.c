@@ -869,18 +869,42 @@ static int remote_status_wait(struct remote *r, struct conn_req *q)
 	return err;
 }
 
+/*
+ * A WRITE answered SSH_FX_FAILURE (f->lock held). SFTP v3 has no status for a
+ * full disk: OpenSSH's server answers any failed write(2) with FAILURE. When
+ * the file's file system on the VM has no room left for @len bytes, say so,
+ * as a local disk would; anything else stays EIO.
+ */
+static int remote_write_failure(struct remote_file *f, size_t len)
+{
+	struct statvfs sv;
+
+	if (f->path && (conn_extensions(f->r->conn) & SFTP_EXT_STATVFS) &&
+	    remote_statvfs(f->r, f->path, &sv) == 0 &&
+	    (unsigned long long)sv.f_bavail * (sv.f_frsize ? sv.f_frsize : sv.f_bsize) < len)
+		return -ENOSPC;
+	return -EIO;
+}
+
 /* Collect the oldest write in flight (f->lock held); keeps the first error. */
 static void remote_wb_reap_one(struct remote_file *f)
 {
 	struct remote_wreq *w = f->wb_head;
+	unsigned char *p;
+	uint32_t code = SSH_FX_OK;
+	size_t len;
 	int err;
 
 	f->wb_head = w->next;
 	if (!f->wb_head)
 		f->wb_tail = NULL;
-	err = remote_status_wait(f->r, w->q);
+	err = conn_wait(f->r->conn, w->q, &p, &len);
+	if (!err) {
+		err = sftp_dec_status(p, len, &code) ? -EIO : sftp_status_errno(code);
+		free(p);
+	}
 	if (err && !f->wb_err)
-		f->wb_err = err;
+		f->wb_err = code == SSH_FX_FAILURE ? remote_write_failure(f, w->len) : err;
 	f->wb_bytes -= w->len;
 	free(w);
 }
@@ -951,6 +975,19 @@ ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t 
 	}
 	pthread_mutex_unlock(&f->lock);
 	return err ? err : (ssize_t)len;
+}
+
+/* close(2) of a descriptor: the writes sent behind it have landed, or their error. */
+int remote_flush(struct remote_file *f)
+{
+	int err;
+
+	if (!f)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	err = remote_wb_drain(f);
+	pthread_mutex_unlock(&f->lock);
+	return err;
 }
 
 /* Drain the writes of @f before an operation that must see them. */

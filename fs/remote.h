@@ -81,13 +81,15 @@ ssize_t remote_pread(struct remote_file *f, void *buf, size_t len, off_t off);
  * Write all @len bytes at @off (pipelined); returns @len or -errno. Writes
  * are write-behind: the call returns once the requests are queued and at most
  * a few MiB of the handle's writes are unconfirmed; a write that fails later
- * is reported by the next remote_pwrite, remote_fsync, remote_fstat,
- * remote_ftruncate or remote_close of the same handle. Reads of the handle
+ * is reported by the next remote_pwrite, remote_flush, remote_fsync,
+ * remote_fstat, remote_ftruncate or remote_close of the same handle (ENOSPC
+ * when the VM's disk is full, else as the server said). Reads of the handle
  * see its earlier writes.
  */
 ssize_t remote_pwrite(struct remote_file *f, const void *buf, size_t len, off_t off);
 int remote_fstat(struct remote_file *f, struct stat *st);
 int remote_ftruncate(struct remote_file *f, off_t size);
+int remote_flush(struct remote_file *f);	/* wait for the writes sent behind */
 int remote_fsync(struct remote_file *f);	/* fsync@openssh.com; -ENOTSUP when not offered */
 int remote_close(struct remote_file *f);	/* always frees @f */
 

@@ -12,3 +12,4 @@ tests_unit_check_options_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_options_LDADD = $(UNIT_LIBS)
 INTEGRATION_TESTS += tests/integration/t-fs-vs-sshfs.sh
 INTEGRATION_TESTS += tests/integration/t-fs-listing.sh
+INTEGRATION_TESTS += tests/integration/t-fs-vm-full.sh
