@@ -1158,11 +1158,6 @@ static int lops_write(const char *path, const char *buf, size_t size, off_t off,
 	return err ? err : (int)n;
 }
 
-static int lops_flush(const char *path, struct fuse_file_info *fi)
-{
-	return 0;	/* close(2) is local; release tells the flusher */
-}
-
 static int lops_release(const char *path, struct fuse_file_info *fi)
 {
 	struct lops *lo = lops_self();
@@ -1662,7 +1657,12 @@ static const struct fuse_operations lops_operations = {
 	.read_buf = lops_read_buf,
 	.write = lops_write,
 	.statfs = lops_statfs,
-	.flush = lops_flush,
+	/*
+	 * No .flush: close(2) has nothing to wait for here (writes are in the
+	 * layer when write() returns; release tells the flusher). The kernel gets
+	 * ENOSYS from the first FLUSH and sends no more: a round trip saved at
+	 * every close, one in nine of an untar's requests.
+	 */
 	.release = lops_release,
 	.fsync = lops_fsync,
 	.opendir = lops_opendir,
