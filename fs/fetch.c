@@ -17,12 +17,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fetch.h"
 #include "remote.h"
 
 #define FETCH_CHUNK (1u << 20)
+/* fetch_eta's guess of the copy's pace before its first bytes arrive. */
+#define FETCH_PACE_GUESS (100.0 * 1000 * 1000)
 
 struct fetcher {
 	pthread_mutex_t lock;
@@ -39,6 +42,7 @@ struct fetch {
 	struct remote_file *rf;
 	int fd;
 	off_t size;		/* on the VM, at open */
+	struct timespec t0;	/* when the copy started */
 	fetch_done_fn done;
 	void *payload;
 
@@ -195,6 +199,7 @@ int fetch_start(struct fetcher *fr, struct remote_file *rf, int fd, const char *
 	f->done = done;
 	f->payload = payload;
 	f->refs = 2;
+	clock_gettime(CLOCK_MONOTONIC, &f->t0);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->moved, NULL);
 	pthread_mutex_lock(&fr->lock);
@@ -271,4 +276,19 @@ int fetch_wait(struct fetch *f, off_t end)
 		err = f->err == -ECANCELED ? -EIO : f->err;	/* a reader's error, not the stop's */
 	pthread_mutex_unlock(&f->lock);
 	return err;
+}
+
+double fetch_eta(struct fetch *f, off_t end, double *pace)
+{
+	struct timespec now;
+	double eta = 0, secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - f->t0.tv_sec) + (double)(now.tv_nsec - f->t0.tv_nsec) / 1e9;
+	pthread_mutex_lock(&f->lock);
+	*pace = f->have > 0 && secs > 0 ? (double)f->have / secs : FETCH_PACE_GUESS;
+	if (!f->ended && end <= f->size && f->have < end)
+		eta = (double)(end - f->have) / *pace;
+	pthread_mutex_unlock(&f->lock);
+	return eta;
 }

@@ -70,6 +70,14 @@ int fetch_attach(struct fetcher *fr, const char *key, struct fetch **out, int *f
  */
 int fetch_wait(struct fetch *f, off_t end);
 
+/*
+ * How long, in seconds, a read of bytes up to @end would wait for the copy,
+ * at the pace it has kept so far (*pace, bytes a second): 0 when they are
+ * there or the copy has ended, and for bytes past the VM's size at open (only
+ * the end of the copy tells about those).
+ */
+double fetch_eta(struct fetch *f, off_t end, double *pace);
+
 /* Drop the caller's reference (the copy goes on). Accepts NULL. */
 void fetch_put(struct fetch *f);
 

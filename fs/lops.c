@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dirlist.h"
@@ -65,6 +66,10 @@ struct lops_file {
 	int vmcopy;			/* fd is a read-only copy of the VM file (cache or fetch) */
 	struct fetch *fetch;		/* the copy still arriving, or NULL */
 	struct remote_file *rf;		/* streamed VM file, or NULL */
+	struct remote_file *direct;	/* the VM file, for reads ahead of the fetch */
+	int direct_tried;		/* under lo->lock, as direct */
+	off_t vm_size;			/* the VM's version the fetch copies */
+	time_t vm_mtime;
 	int written;			/* changed through this handle */
 	off_t seq_end;			/* end of its writes while in order from 0; -1: not */
 	struct presend *presend;	/* sent to the VM while written, or NULL */
@@ -82,6 +87,7 @@ struct lops {
 	pthread_mutex_t lock;		/* protects files; taken after ns */
 	struct lops_file *files;
 	struct fetcher *fetcher;	/* big VM files copied while they are read */
+	double direct_s;		/* under lock: a direct read's recent time */
 };
 
 static struct lops *lops_self(void)
@@ -399,6 +405,8 @@ static void lops_file_free(struct lops *lo, struct lops_file *f)
 		close(f->fd);
 	if (f->rf)
 		remote_close(f->rf);
+	if (f->direct)
+		remote_close(f->direct);
 	fetch_put(f->fetch);
 	presend_put(f->presend);
 	free(f);
@@ -842,6 +850,8 @@ static int lops_open_fetch(struct lops *lo, const char *path, const char *vp,
 	lops_fetch_key(key, sizeof(key), path, st);
 	if (fetch_attach(lo->fetcher, key, &f->fetch, &f->fd) == 0) {
 		f->vmcopy = 1;
+		f->vm_size = st->st_size;
+		f->vm_mtime = st->st_mtime;
 		return 0;
 	}
 	d = calloc(1, sizeof(*d) + strlen(path) + 1);
@@ -883,6 +893,8 @@ static int lops_open_fetch(struct lops *lo, const char *path, const char *vp,
 	}
 	f->fd = rfd;	/* stays valid whatever happens to the name */
 	f->vmcopy = 1;
+	f->vm_size = d->st.st_size;
+	f->vm_mtime = d->st.st_mtime;
 	return 0;
 }
 
@@ -1035,32 +1047,126 @@ static int lops_create(const char *path, mode_t mode, struct fuse_file_info *fi)
  * its pages to the kernel (FUSE_CAP_SPLICE_WRITE) instead of copying them
  * through a buffer here. A streamed VM file is read into memory.
  */
+/* Read @size bytes at @off of the VM file @rf into a buffer of @bv. 0 or -errno. */
+static int lops_read_vm(struct remote_file *rf, struct fuse_bufvec *bv, size_t size, off_t off)
+{
+	ssize_t n;
+
+	bv->buf[0].mem = malloc(size ? size : 1);
+	n = bv->buf[0].mem ? remote_pread(rf, bv->buf[0].mem, size, off) : -ENOMEM;
+	if (n < 0) {
+		free(bv->buf[0].mem);
+		bv->buf[0].mem = NULL;
+		return (int)n;
+	}
+	bv->buf[0].size = (size_t)n;
+	return 0;
+}
+
+/*
+ * Reads ahead of a copy still arriving (lops_open_fetch) are answered by the
+ * VM itself when that is quicker than waiting for the copy: `tail` of a big
+ * file, or a reader that seeks, does not wait for all of it. The VM answers
+ * requests in order, so a direct read's reply comes after the copy's requests
+ * already in flight (up to REMOTE_RA_MAX bytes, at the copy's pace), and the
+ * first one three times over (OPEN, FSTAT, READ). A read goes to the VM when
+ * the copy would take twice that long to reach it, or twice what direct reads
+ * took lately. The handle is used only if the VM's file is still the version
+ * being copied.
+ */
+static struct remote_file *lops_direct_handle(struct lops *lo, struct lops_file *f)
+{
+	struct remote_file *rf;
+	char path[PATH_MAX];
+	struct stat st;
+	char *vp;
+	int tried;
+
+	pthread_mutex_lock(&lo->lock);
+	rf = f->direct;
+	tried = f->direct_tried;
+	f->direct_tried = 1;
+	pthread_mutex_unlock(&lo->lock);
+	if (rf || tried || !lo->r || lops_file_path(lo, f, path, sizeof(path)) != 0)
+		return rf;	/* another read may be opening it: that one waits for the copy */
+	vp = lops_vm_path(lo, path);
+	if (!vp)
+		return NULL;
+	if (remote_open(lo->r, vp, O_RDONLY, 0, &rf) == 0 &&
+	    (remote_fstat(rf, &st) != 0 || st.st_size != f->vm_size || st.st_mtime != f->vm_mtime)) {
+		remote_close(rf);	/* changed on the VM since: the copy has the version opened */
+		rf = NULL;
+	}
+	free(vp);
+	pthread_mutex_lock(&lo->lock);
+	f->direct = rf;
+	pthread_mutex_unlock(&lo->lock);
+	return rf;
+}
+
+static double lops_secs_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* 0: @bv holds the bytes, read from the VM; -EAGAIN: wait for the copy. */
+static int lops_read_ahead_of_fetch(struct lops *lo, struct lops_file *f, struct fuse_bufvec *bv,
+				    size_t size, off_t off)
+{
+	double pace, eta = fetch_eta(f->fetch, off + (off_t)size, &pace), cost, took;
+	struct remote_file *rf;
+	struct timespec t0;
+	int err;
+
+	if (eta <= 0)
+		return -EAGAIN;
+	pthread_mutex_lock(&lo->lock);
+	cost = (double)REMOTE_RA_MAX / pace;
+	if (lo->direct_s > cost)
+		cost = lo->direct_s;
+	if (!f->direct)
+		cost *= 3;
+	pthread_mutex_unlock(&lo->lock);
+	if (eta <= 2 * cost || !(rf = lops_direct_handle(lo, f)))
+		return -EAGAIN;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = lops_read_vm(rf, bv, size, off);
+	took = lops_secs_since(&t0);
+	pthread_mutex_lock(&lo->lock);
+	lo->direct_s = lo->direct_s > 0 ? 0.75 * lo->direct_s + 0.25 * took : took;
+	pthread_mutex_unlock(&lo->lock);
+	return err ? -EAGAIN : 0;	/* the copy may still get there */
+}
+
 static int lops_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
 			 struct fuse_file_info *fi)
 {
 	struct lops_file *f = lops_fh(fi);
 	struct fuse_bufvec *bv = malloc(sizeof(*bv));
-	ssize_t n;
+	int err;
 
 	(void)path;
 	if (!bv)
 		return -ENOMEM;
 	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
 	if (f->rf) {
-		bv->buf[0].mem = malloc(size ? size : 1);
-		n = bv->buf[0].mem ? remote_pread(f->rf, bv->buf[0].mem, size, off) : -ENOMEM;
-		if (n < 0) {
-			free(bv->buf[0].mem);
+		err = lops_read_vm(f->rf, bv, size, off);
+		if (err) {
 			free(bv);
-			return (int)n;
+			return err;
 		}
-		bv->buf[0].size = (size_t)n;
 		*bufp = bv;
 		return 0;
 	}
 	if (f->fetch) {
-		int err = fetch_wait(f->fetch, off + (off_t)size);
-
+		if (lops_read_ahead_of_fetch(lops_self(), f, bv, size, off) == 0) {
+			*bufp = bv;
+			return 0;
+		}
+		err = fetch_wait(f->fetch, off + (off_t)size);
 		if (err) {
 			free(bv);
 			return err;

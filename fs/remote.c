@@ -37,7 +37,6 @@ struct remote {
 };
 
 /* Bytes of read-ahead kept in flight for a handle read sequentially. */
-#define REMOTE_RA_MAX (8u * 1024 * 1024)
 /* Bytes of acknowledged-but-unconfirmed writes a handle may have in flight. */
 #define REMOTE_WB_MAX (8u * 1024 * 1024)
 

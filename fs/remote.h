@@ -70,6 +70,9 @@ int remote_readdir(struct remote *r, const char *path, remote_dirent_cb cb, void
 
 /* Open with open(2) flags (O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND). */
 int remote_open(struct remote *r, const char *path, int flags, mode_t mode, struct remote_file **out);
+/* The most a handle read in order keeps requested ahead of its reader. */
+#define REMOTE_RA_MAX (8u * 1024 * 1024)
+
 /*
  * Read up to @len bytes at @off; returns the byte count (short only at end of
  * file) or -errno. Large reads are split into many requests in flight, and
