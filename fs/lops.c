@@ -1042,11 +1042,6 @@ static int lops_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return 0;
 }
 
-/*
- * A read is answered with the local copy's file descriptor: libfuse splices
- * its pages to the kernel (FUSE_CAP_SPLICE_WRITE) instead of copying them
- * through a buffer here. A streamed VM file is read into memory.
- */
 /* Read @size bytes at @off of the VM file @rf into a buffer of @bv. 0 or -errno. */
 static int lops_read_vm(struct remote_file *rf, struct fuse_bufvec *bv, size_t size, off_t off)
 {
@@ -1141,6 +1136,12 @@ static int lops_read_ahead_of_fetch(struct lops *lo, struct lops_file *f, struct
 	return err ? -EAGAIN : 0;	/* the copy may still get there */
 }
 
+/*
+ * A read is answered with the local copy's file descriptor: libfuse splices
+ * its pages to the kernel (FUSE_CAP_SPLICE_WRITE) instead of copying them
+ * through a buffer here. A streamed VM file, and a read far ahead of a copy
+ * still arriving, are read into memory.
+ */
 static int lops_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
 			 struct fuse_file_info *fi)
 {

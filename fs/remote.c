@@ -36,7 +36,6 @@ struct remote {
 	struct conn *conn;
 };
 
-/* Bytes of read-ahead kept in flight for a handle read sequentially. */
 /* Bytes of acknowledged-but-unconfirmed writes a handle may have in flight. */
 #define REMOTE_WB_MAX (8u * 1024 * 1024)
 
