@@ -297,8 +297,12 @@ static int flush_tmpname(struct flusher *f, const char *rpath, char *buf, size_t
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* mkdir -p of remote path @rpath's parent directories (not @rpath itself). */
-static int flush_remote_parents(struct flusher *f, const char *rpath)
+/*
+ * mkdir -p of remote path @rpath's parent directories (not @rpath itself),
+ * the VM's copy of @path's. The layer then knows the VM has them: a rename of
+ * one of them is a rename of a VM directory.
+ */
+static int flush_remote_parents(struct flusher *f, const char *path, const char *rpath)
 {
 	char buf[PATH_MAX];
 	size_t i, start;
@@ -326,6 +330,15 @@ static int flush_remote_parents(struct flusher *f, const char *rpath)
 			}
 			buf[i] = '/';
 		}
+	}
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return 0;
+	for (i = 1; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		layer_vm_has(f->l, buf);
+		buf[i] = '/';
 	}
 	return 0;
 }
@@ -480,7 +493,7 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 		err = remote_put(f->r, fd, tmp, st.st_mode & 07777, st.st_atime, st.st_mtime,
 				 &sent, rpath, &rst, &cerr);
 	if (err == -ENOENT) {
-		err = flush_remote_parents(f, rpath);
+		err = flush_remote_parents(f, path, rpath);
 		if (!err)
 			err = remote_put(f->r, fd, tmp, st.st_mode & 07777, st.st_atime, st.st_mtime,
 					 &sent, rpath, &rst, &cerr);
@@ -541,7 +554,7 @@ static int flush_send_symlink(struct flusher *f, const char *path, const char *l
 		return err;
 	err = remote_symlink(f->r, target, rpath);
 	if (err == -ENOENT) {
-		err = flush_remote_parents(f, rpath);
+		err = flush_remote_parents(f, path, rpath);
 		if (!err)
 			err = remote_symlink(f->r, target, rpath);
 	}
@@ -563,13 +576,15 @@ static int flush_send_dir(struct flusher *f, const char *path, const struct stat
 
 	err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
 	if (err == -ENOENT) {
-		err = flush_remote_parents(f, rpath);
+		err = flush_remote_parents(f, path, rpath);
 		if (!err)
 			err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
 	}
 	made = !err;
-	if (err == -EEXIST)
+	if (err == -EEXIST) {
 		err = 0;
+		layer_vm_has(f->l, path);	/* made as a parent, or there before */
+	}
 	if (!err)
 		err = remote_chmod(f->r, rpath, st->st_mode & 07777);
 	if (!err && tracked)

@@ -1063,6 +1063,11 @@ int layer_dir_cached(struct layer *l, const char *dir)
 	return has;
 }
 
+void layer_vm_has(struct layer *l, const char *path)
+{
+	layer_vm_now(l, path, 1);
+}
+
 void layer_dir_made(struct layer *l, const char *path, const struct stat *st)
 {
 	struct layer_listing *ls;

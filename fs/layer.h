@@ -197,6 +197,13 @@ int layer_dir_cached(struct layer *l, const char *dir);
  */
 void layer_dir_made(struct layer *l, const char *path, const struct stat *st);
 
+/*
+ * The VM has @path now (a directory the flusher made as a parent of what it
+ * sent, or found there): what is cached of @path goes, and its parent's
+ * cached listing gets its name.
+ */
+void layer_vm_has(struct layer *l, const char *path);
+
 /* Drop what is cached about @path: its attributes, its listing, its parent's listing. */
 void layer_invalidate(struct layer *l, const char *path);
 void layer_invalidate_all(struct layer *l);

@@ -64,6 +64,32 @@ ok "the old name is gone on the VM" wait_for 20 test ! -e "$R/sub/new.txt"
 mv "$M/sub/deeper" "$M/moved"
 ok_eq "a VM directory moves (mv copies it)" "deep" "$(cat "$M/moved/d.txt")"
 ok_not "its old name is gone from the mount" test -e "$M/sub/deeper"
+# A new directory the flusher made on the VM only as the parent of a file it
+# sent (fsync) is a VM directory from then on: renaming it is EXDEV (mv
+# copies), never a local-only rename that leaves the VM with the old tree.
+mkdir "$M/fresh"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"sent")
+os.fsync(fd)
+os.close(fd)
+' "$M/fresh/f.txt" >>"$T/check.log" 2>&1
+ok_eq "fsync sends a file in a new directory" "sent" "$(cat "$R/fresh/f.txt" 2>/dev/null)"
+r=$(python3 -c '
+import errno, os, sys
+try:
+    os.rename(sys.argv[1], sys.argv[2])
+    print("renamed")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+' "$M/fresh" "$M/fresh2" 2>>"$T/check.log")
+ok_eq "renaming that directory is EXDEV, as for any VM directory" "EXDEV" "$r"
+mv "$M/fresh" "$M/fresh3"
+ok "mv moves it anyway" test -f "$M/fresh3/f.txt"
+ok "wakefs flush" "$WAKEFS" flush "$M"
+ok "the VM has it under the new name" test -f "$R/fresh3/f.txt"
+ok_not "and not under the old one" test -e "$R/fresh"
 
 # --- the VM changes a file nobody wrote -------------------------------------------------
 printf 'v2 from the vm, longer\n' >"$R/sub/fresh.txt"
