@@ -456,6 +456,60 @@ static int flush_undo_if_deleted(struct flusher *f, const char *path, const char
 	return layer_forget(f->l, path);
 }
 
+
+static int flush_now_sync(struct flusher *f, const char *path, int push);
+
+/*
+ * The VM has a directory at @rpath where the layer has a file or symlink
+ * @path: a directory deleted in the mount and made again as a file. Its
+ * queued deletes inside go first (deepest first), then the directory, if
+ * that left it empty. 0 when it is gone; else the VM has more in it than the
+ * mount knew of (a conflict).
+ */
+static int flush_clear_vm_dir(struct flusher *f, const char *path, const char *rpath)
+{
+	size_t n = strlen(path), k = 0, cap = 0, i;
+	struct flush_item *it;
+	char **kids = NULL, **grown;
+	int err;
+
+	err = remote_rmdir(f->r, rpath);
+	if (err != -ENOTEMPTY && err != -EEXIST && err != -EIO)
+		return err == -ENOENT ? 0 : err;
+	pthread_mutex_lock(&f->lock);
+	for (it = f->head; it; it = it->next) {
+		if (strncmp(it->path, path, n) != 0 || it->path[n] != '/')
+			continue;
+		if (k == cap) {
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(kids, cap * sizeof(*kids));
+			if (!grown)
+				break;
+			kids = grown;
+		}
+		if (!(kids[k] = strdup(it->path)))
+			break;
+		k++;
+	}
+	pthread_mutex_unlock(&f->lock);
+	/* Deepest first: a directory's contents before the directory. */
+	for (size_t a = 0; a < k; a++)
+		for (size_t b = a + 1; b < k; b++)
+			if (strlen(kids[b]) > strlen(kids[a])) {
+				char *t = kids[a];
+
+				kids[a] = kids[b];
+				kids[b] = t;
+			}
+	for (i = 0; i < k; i++) {
+		flush_now_sync(f, kids[i], 0);
+		free(kids[i]);
+	}
+	free(kids);
+	err = remote_rmdir(f->r, rpath);
+	return err == -ENOENT ? 0 : err;
+}
+
 /* Upload regular file @path (local @lp) over @rpath atomically. */
 static int flush_send_file(struct flusher *f, const char *path, const char *lp, const char *rpath,
 			   const struct version *base, uint64_t gen, struct presend *ps)
@@ -502,6 +556,8 @@ static int flush_send_file(struct flusher *f, const char *path, const char *lp, 
 	if (err)
 		goto out;
 	err = cerr;
+	if (!err && S_ISDIR(rst.st_mode) && flush_clear_vm_dir(f, path, rpath) == 0)
+		err = -ENOENT;	/* nothing there now: the rename installs the file */
 	if (!err && (S_ISDIR(rst.st_mode) || flush_vm_changed(base, &rst))) {
 		if (S_ISDIR(rst.st_mode) || !flush_vm_has(&st, &rst)) {
 			err = flush_conflict(f, path, rpath);
@@ -569,15 +625,28 @@ static int flush_send_symlink(struct flusher *f, const char *path, const char *l
 }
 
 static int flush_send_dir(struct flusher *f, const char *path, const struct stat *st,
-			  const char *rpath, uint64_t gen, int tracked)
+			  const char *rpath, const struct version *base, uint64_t gen, int tracked)
 {
 	struct version nb = { 0, 0, 0 };
+	struct stat rst;
 	int err, made;
 
 	err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
 	if (err == -ENOENT) {
 		err = flush_remote_parents(f, path, rpath);
 		if (!err)
+			err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
+	}
+	if (err == -EEXIST && remote_lstat(f->r, rpath, &rst) == 0 && !S_ISDIR(rst.st_mode)) {
+		/*
+		 * The VM has a file (or symlink) where the layer has a directory:
+		 * one deleted in the mount and made again as a directory. It
+		 * goes, unless the VM changed it since the version deleted.
+		 */
+		if (flush_vm_changed(base, &rst))
+			return flush_conflict(f, path, rpath);
+		err = remote_unlink(f->r, rpath);
+		if (!err || err == -ENOENT)
 			err = remote_mkdir(f->r, rpath, st->st_mode & 07777);
 	}
 	made = !err;
@@ -617,7 +686,7 @@ static int flush_send(struct flusher *f, const char *path, const struct version 
 	if (S_ISLNK(st.st_mode))
 		return flush_send_symlink(f, path, lp, rpath, gen);
 	if (S_ISDIR(st.st_mode))
-		return flush_send_dir(f, path, &st, rpath, gen, tracked);
+		return flush_send_dir(f, path, &st, rpath, base, gen, tracked);
 	/* Devices, fifos and sockets stay local. */
 	return tracked ? layer_mark(f->l, path, PATH_HELD, NULL) : 0;
 }
@@ -742,6 +811,35 @@ static int flush_process(struct flusher *f, const char *path, int push)
 }
 
 /*
+ * A send failed for want of its parent on the VM: a parent whose own change
+ * is still queued (a file deleted and made again as a directory, say) goes
+ * first, from the top. 1 when one was queued (worth a second try).
+ */
+static int flush_parents_first(struct flusher *f, const char *path)
+{
+	char buf[PATH_MAX];
+	int any = 0, queued;
+	size_t i;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return 0;
+	for (i = 1; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		pthread_mutex_lock(&f->lock);
+		queued = flush_find(f, buf) != NULL;
+		pthread_mutex_unlock(&f->lock);
+		if (queued) {
+			flush_now_sync(f, buf, 0);
+			any = 1;
+		}
+		buf[i] = '/';
+	}
+	return any;
+}
+
+/*
  * Process @path with exclusive use of its queue item (waiting while a worker
  * has it), then finish the item. Used by workers (item already busy) and by
  * flush_path/flush_push from the caller's thread.
@@ -760,6 +858,8 @@ static int flush_run_item(struct flusher *f, struct flush_item *it)
 		err = -ENOMEM;
 	} else {
 		err = flush_process(f, path, push);
+		if ((err == -ENOENT || err == -ENOTDIR) && flush_parents_first(f, path))
+			err = flush_process(f, path, push);
 		/*
 		 * The state recorded for @path (CLEAN: the VM has it) is durable
 		 * before anyone waiting on it (fsync, wakefs flush) is told.

@@ -90,6 +90,40 @@ ok "mv moves it anyway" test -f "$M/fresh3/f.txt"
 ok "wakefs flush" "$WAKEFS" flush "$M"
 ok "the VM has it under the new name" test -f "$R/fresh3/f.txt"
 ok_not "and not under the old one" test -e "$R/fresh"
+# A name that changes kind: a sent file deleted and made again as a directory
+# with a file in it, and a sent directory emptied, deleted and made again as a
+# file. fsync of the new file waits for the VM to have it, the change of its
+# parent first; neither is a conflict.
+out=$(python3 -c '
+import os, sys
+os.chdir(sys.argv[1])
+def sent(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, data)
+    os.fsync(fd)
+    return fd
+def fsync_of(fd):
+    try:
+        os.fsync(fd)
+        return "ok"
+    except OSError as e:
+        return e.strerror
+os.close(sent("kind", b"a file"))
+os.unlink("kind")
+os.mkdir("kind")
+print("file to dir:", fsync_of(sent("kind/inner", b"inner")))
+os.mkdir("kind2")
+os.close(sent("kind2/x", b"x"))
+os.unlink("kind2/x")
+os.rmdir("kind2")
+print("dir to file:", fsync_of(sent("kind2", b"now a file")))
+' "$M" 2>>"$T/check.log")
+echo "$out" >>"$T/check.log"
+ok_eq "a file made a directory: fsync of a file in it succeeds" "file to dir: ok" "$(grep '^file to dir' <<<"$out")"
+ok_eq "the VM has the directory and the file" "inner" "$(cat "$R/kind/inner" 2>/dev/null)"
+ok_eq "a directory made a file: fsync of it succeeds" "dir to file: ok" "$(grep '^dir to file' <<<"$out")"
+ok_eq "the VM has the file" "now a file" "$(cat "$R/kind2" 2>/dev/null)"
+ok "wakefs flush: everything landed, no conflict" "$WAKEFS" flush "$M"
 
 # --- the VM changes a file nobody wrote -------------------------------------------------
 printf 'v2 from the vm, longer\n' >"$R/sub/fresh.txt"
