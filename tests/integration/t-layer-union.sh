@@ -124,6 +124,26 @@ ok_eq "the VM has the directory and the file" "inner" "$(cat "$R/kind/inner" 2>/
 ok_eq "a directory made a file: fsync of it succeeds" "dir to file: ok" "$(grep '^dir to file' <<<"$out")"
 ok_eq "the VM has the file" "now a file" "$(cat "$R/kind2" 2>/dev/null)"
 ok "wakefs flush: everything landed, no conflict" "$WAKEFS" flush "$M"
+# A sent file deleted and made again as a directory, which is renamed before
+# the flusher ran: the VM's file must not show again under the old name.
+out=$(python3 -c '
+import os, sys
+os.chdir(sys.argv[1])
+fd = os.open("kind3", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"x")
+os.fsync(fd)
+os.close(fd)
+os.unlink("kind3")
+os.mkdir("kind3")
+os.listdir("kind3")
+os.rename("kind3", "kind4")
+print("old name:", os.path.lexists("kind3"))
+' "$M" 2>>"$T/check.log")
+ok_eq "a directory made over a deleted VM file, then renamed: the old name stays gone" \
+	"old name: False" "$out"
+ok "wakefs flush" "$WAKEFS" flush "$M"
+ok "the VM has the directory under its new name" test -d "$R/kind4"
+ok_not "and not the deleted file" test -e "$R/kind3"
 
 # --- the VM changes a file nobody wrote -------------------------------------------------
 printf 'v2 from the vm, longer\n' >"$R/sub/fresh.txt"
