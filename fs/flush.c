@@ -478,8 +478,8 @@ static int flush_clear_vm_dir(struct flusher *f, const char *path, const char *r
 		return err == -ENOENT ? 0 : err;
 	pthread_mutex_lock(&f->lock);
 	for (it = f->head; it; it = it->next) {
-		if (strncmp(it->path, path, n) != 0 || it->path[n] != '/')
-			continue;
+		if (it->busy || strncmp(it->path, path, n) != 0 || it->path[n] != '/')
+			continue;	/* busy: being sent, maybe by this very thread */
 		if (k == cap) {
 			cap = cap ? cap * 2 : 16;
 			grown = realloc(kids, cap * sizeof(*kids));
@@ -714,7 +714,9 @@ static int flush_remove(struct flusher *f, const char *path, const struct versio
 	if (!err) {
 		if (!S_ISDIR(rst.st_mode) && flush_vm_changed(base, &rst))
 			return flush_conflict(f, path, rpath);
-		err = S_ISDIR(rst.st_mode) ? remote_rmdir(f->r, rpath) : remote_unlink(f->r, rpath);
+		/* A directory's queued deletes inside go first (mv of a VM directory). */
+		err = S_ISDIR(rst.st_mode) ? flush_clear_vm_dir(f, path, rpath)
+					   : remote_unlink(f->r, rpath);
 	}
 	if (err && err != -ENOENT)
 		return err;
@@ -817,6 +819,7 @@ static int flush_process(struct flusher *f, const char *path, int push)
  */
 static int flush_parents_first(struct flusher *f, const char *path)
 {
+	struct flush_item *it;
 	char buf[PATH_MAX];
 	int any = 0, queued;
 	size_t i;
@@ -828,7 +831,8 @@ static int flush_parents_first(struct flusher *f, const char *path)
 			continue;
 		buf[i] = '\0';
 		pthread_mutex_lock(&f->lock);
-		queued = flush_find(f, buf) != NULL;
+		it = flush_find(f, buf);
+		queued = it && !it->busy;	/* busy: being sent, maybe by this very thread */
 		pthread_mutex_unlock(&f->lock);
 		if (queued) {
 			flush_now_sync(f, buf, 0);

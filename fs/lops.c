@@ -1527,7 +1527,7 @@ static int lops_rename(const char *from, const char *to, unsigned int flags)
 	struct lops *lo = lops_self();
 	char lf[PATH_MAX], lt[PATH_MAX];
 	struct stat sf, st;
-	struct version to_base = { 0 };
+	struct version to_base = { 0 }, from_base = { 0 };
 	enum path_state ts;
 	int lfrom, lto, err, remote_from, n;
 
@@ -1588,6 +1588,13 @@ static int lops_rename(const char *from, const char *to, unsigned int flags)
 		err = -errno;
 	if (err)
 		goto out;
+	/*
+	 * What the VM has at @from (the version the layer knew), for the
+	 * whiteout left there: a delete of it on the VM checks it is still
+	 * that version, and a directory made there later keeps hiding it.
+	 */
+	if (!remote_from || layer_state(lo->l, from, NULL, &from_base) != 0)
+		from_base.valid = 0;
 	/* The entries (and inode numbers) move; @to is a change; @from is gone. */
 	err = journal_rename(layer_journal(lo->l), from, to);
 	if (err == -ENOENT)
@@ -1597,7 +1604,7 @@ static int lops_rename(const char *from, const char *to, unsigned int flags)
 	if (!err && to_base.valid && !S_ISDIR(sf.st_mode) && layer_state(lo->l, to, &ts, NULL) == 0)
 		err = layer_mark(lo->l, to, ts, &to_base);
 	if (!err && remote_from)
-		err = layer_mark(lo->l, from, PATH_WHITEOUT, NULL);
+		err = layer_mark(lo->l, from, PATH_WHITEOUT, from_base.valid ? &from_base : NULL);
 	lops_files_renamed(lo, from, to);
 	layer_cache_drop(lo->l, from);
 	layer_cache_drop(lo->l, to);

@@ -144,6 +144,26 @@ ok_eq "a directory made over a deleted VM file, then renamed: the old name stays
 ok "wakefs flush" "$WAKEFS" flush "$M"
 ok "the VM has the directory under its new name" test -d "$R/kind4"
 ok_not "and not the deleted file" test -e "$R/kind3"
+# The same with a sent file renamed away (not deleted) before the directory
+# is made at its old name.
+python3 -c '
+import os, sys
+os.chdir(sys.argv[1])
+fd = os.open("kind5", os.O_WRONLY | os.O_CREAT, 0o644)
+os.fsync(fd)
+os.close(fd)
+os.rename("kind5", "kind6")
+os.mkdir("kind5")
+os.mkdir("kind5/sub")
+os.unlink("kind6")
+' "$M" 2>>"$T/check.log"
+mv "$M/kind5" "$M/kind6" 2>>"$T/check.log"	# a rename, or a copy when the VM has the name
+out="old name: $(python3 -c 'import os, sys; print(os.path.lexists(sys.argv[1]))' "$M/kind5")"
+ok_eq "a directory made over a VM file renamed away, then renamed: the old name stays gone" \
+	"old name: False" "$out"
+ok "wakefs flush" "$WAKEFS" flush "$M"
+ok "the VM has the directory under the new name" test -d "$R/kind6/sub"
+ok_not "and nothing under the old one" test -e "$R/kind5"
 
 # --- the VM changes a file nobody wrote -------------------------------------------------
 printf 'v2 from the vm, longer\n' >"$R/sub/fresh.txt"
