@@ -3,6 +3,7 @@ libwakefs_a_SOURCES += fs/options.c fs/options.h fs/ops.c fs/ops.h fs/dirlist.c 
 dist_man1_MANS += man/wakefs.1
 INTEGRATION_TESTS += tests/integration/t-fs-posix.sh
 EXTRA_DIST += tests/tools/posix-ops.py
+EXTRA_DIST += tests/tools/fsx-diff.py
 INTEGRATION_TESTS += tests/integration/t-fs-bigdir.sh
 INTEGRATION_TESTS += tests/integration/t-fs-cli.sh
 INTEGRATION_TESTS += tests/integration/t-fs-reconnect.sh
