@@ -297,6 +297,32 @@ static int flush_tmpname(struct flusher *f, const char *rpath, char *buf, size_t
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Call @fn for each parent directory of layer path @path, from the top; the sum of its returns. */
+static int flush_each_parent(struct flusher *f, const char *path,
+			     int (*fn)(struct flusher *f, const char *parent))
+{
+	char buf[PATH_MAX];
+	int sum = 0;
+	size_t i;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return 0;
+	for (i = 1; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		sum += fn(f, buf);
+		buf[i] = '/';
+	}
+	return sum;
+}
+
+static int flush_parent_known(struct flusher *f, const char *parent)
+{
+	layer_vm_has(f->l, parent);
+	return 0;
+}
+
 /*
  * mkdir -p of remote path @rpath's parent directories (not @rpath itself),
  * the VM's copy of @path's. The layer then knows the VM has them: a rename of
@@ -331,15 +357,7 @@ static int flush_remote_parents(struct flusher *f, const char *path, const char 
 			buf[i] = '/';
 		}
 	}
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return 0;
-	for (i = 1; buf[i]; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		layer_vm_has(f->l, buf);
-		buf[i] = '/';
-	}
+	flush_each_parent(f, path, flush_parent_known);
 	return 0;
 }
 
@@ -815,32 +833,21 @@ static int flush_process(struct flusher *f, const char *path, int push)
 /*
  * A send failed for want of its parent on the VM: a parent whose own change
  * is still queued (a file deleted and made again as a directory, say) goes
- * first, from the top. 1 when one was queued (worth a second try).
+ * first (flush_each_parent: from the top). 1 when it was queued (worth a
+ * second try of the send).
  */
-static int flush_parents_first(struct flusher *f, const char *path)
+static int flush_parent_first(struct flusher *f, const char *parent)
 {
 	struct flush_item *it;
-	char buf[PATH_MAX];
-	int any = 0, queued;
-	size_t i;
+	int queued;
 
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return 0;
-	for (i = 1; buf[i]; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		pthread_mutex_lock(&f->lock);
-		it = flush_find(f, buf);
-		queued = it && !it->busy;	/* busy: being sent, maybe by this very thread */
-		pthread_mutex_unlock(&f->lock);
-		if (queued) {
-			flush_now_sync(f, buf, 0);
-			any = 1;
-		}
-		buf[i] = '/';
-	}
-	return any;
+	pthread_mutex_lock(&f->lock);
+	it = flush_find(f, parent);
+	queued = it && !it->busy;	/* busy: being sent, maybe by this very thread */
+	pthread_mutex_unlock(&f->lock);
+	if (queued)
+		flush_now_sync(f, parent, 0);
+	return queued;
 }
 
 /*
@@ -862,7 +869,8 @@ static int flush_run_item(struct flusher *f, struct flush_item *it)
 		err = -ENOMEM;
 	} else {
 		err = flush_process(f, path, push);
-		if ((err == -ENOENT || err == -ENOTDIR) && flush_parents_first(f, path))
+		if ((err == -ENOENT || err == -ENOTDIR) &&
+		    flush_each_parent(f, path, flush_parent_first))
 			err = flush_process(f, path, push);
 		/*
 		 * The state recorded for @path (CLEAN: the VM has it) is durable
