@@ -761,9 +761,16 @@ int layer_bump_gen(struct layer *l, const char *path, uint64_t *prev, uint64_t *
 		*now = l->gen;
 	lmap_put(&l->gens, path, (void *)(uintptr_t)l->gen);	/* ENOMEM: gen 0, stays dirty */
 	have = layer_state(l, path, &s, NULL) == 0;
+	/*
+	 * CLEAN and WHITEOUT keep their base: the VM's version that the change
+	 * (or, over a whiteout, the new file, directory or symlink) replaces, so
+	 * that the flush replaces it only if the VM did not change it, and a
+	 * delete of the new path hides it again.
+	 */
 	if (!have || (s != PATH_DIRTY && s != PATH_HELD && s != PATH_CONFLICT))
-		err = journal_set(l->j, path, PATH_DIRTY, have && s == PATH_CLEAN ? NULL
-							 : &(struct version){ 0 });
+		err = journal_set(l->j, path, PATH_DIRTY,
+				  have && (s == PATH_CLEAN || s == PATH_WHITEOUT) ? NULL
+										 : &(struct version){ 0 });
 	pthread_mutex_unlock(&l->lock);
 	return err;
 }

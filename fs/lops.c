@@ -1439,7 +1439,6 @@ static int lops_rmdir(const char *path)
 static int lops_mkdir(const char *path, mode_t mode)
 {
 	struct lops *lo = lops_self();
-	struct version base = { 0 };
 	char lp[PATH_MAX];
 	struct stat st;
 	int err, was_whiteout;
@@ -1455,23 +1454,13 @@ static int lops_mkdir(const char *path, mode_t mode)
 	if (err != -ENOENT)
 		goto out;
 	was_whiteout = layer_is_whiteout(lo->l, path);
-	if (!was_whiteout || layer_state(lo->l, path, NULL, &base) != 0)
-		base.valid = 0;
 	err = layer_local_path(lo->l, path, lp, sizeof(lp));
 	if (!err)
 		err = layer_mkparents(lo->l, path);
 	if (!err && mkdir(lp, mode) < 0)
 		err = -errno;
 	if (!err)
-		err = layer_bump(lo->l, path);
-	/*
-	 * Made where the VM's file was deleted (and maybe still is there): the
-	 * directory keeps that version, so that the flush replaces the file
-	 * only if the VM did not change it, and a rename of the directory
-	 * leaves a whiteout hiding it.
-	 */
-	if (!err && base.valid)
-		err = layer_mark(lo->l, path, PATH_DIRTY, &base);
+		err = layer_bump(lo->l, path);	/* over a whiteout: keeps the VM's version */
 	layer_invalidate_changed(lo->l, path);
 	if (!err && !was_whiteout)
 		layer_attr_put(lo->l, path, NULL);	/* the VM lacks it: no lookups there */

@@ -164,6 +164,29 @@ ok_eq "a directory made over a VM file renamed away, then renamed: the old name 
 ok "wakefs flush" "$WAKEFS" flush "$M"
 ok "the VM has the directory under the new name" test -d "$R/kind6/sub"
 ok_not "and nothing under the old one" test -e "$R/kind5"
+# Whatever is made over a whiteout keeps the VM version it hides: a symlink
+# made where a sent file was renamed away, deleted, then a directory made
+# there and renamed: the name stays gone, not the VM's file showing through.
+python3 -c '
+import os, sys
+os.chdir(sys.argv[1])
+fd = os.open("kind7", os.O_WRONLY | os.O_CREAT, 0o644)
+os.fsync(fd)
+os.close(fd)
+os.rename("kind7", "kind8")
+os.symlink("elsewhere", "kind7")
+os.unlink("kind7")
+os.mkdir("kind7")
+os.close(os.open("kind7/in", os.O_WRONLY | os.O_CREAT, 0o644))
+' "$M" 2>>"$T/check.log"
+mv "$M/kind7" "$M/kind9" 2>>"$T/check.log"	# a rename, or a copy when the VM has the name
+out="old name: $(python3 -c 'import os, sys; print(os.path.lexists(sys.argv[1]))' "$M/kind7")"
+ok_eq "a symlink, then a directory, made over a renamed VM file, then moved away: the name stays gone" \
+	"old name: False" "$out"
+ok "wakefs flush" "$WAKEFS" flush "$M"
+ok_not "the VM has no file under the old name" test -e "$R/kind7"
+ok "the file is under its new name" test -f "$R/kind8"
+ok "and the directory under its own" test -f "$R/kind9/in"
 
 # --- the VM changes a file nobody wrote -------------------------------------------------
 printf 'v2 from the vm, longer\n' >"$R/sub/fresh.txt"
