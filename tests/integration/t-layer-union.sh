@@ -146,19 +146,26 @@ ok "the VM has the directory under its new name" test -d "$R/kind4"
 ok_not "and not the deleted file" test -e "$R/kind3"
 # The same with a sent file renamed away (not deleted) before the directory
 # is made at its old name.
-python3 -c '
+# in_mount PYTHON: sent(NAME) makes NAME a file the VM has; then PYTHON runs
+# in the mount. move_away FROM TO: mv (a rename, or a copy when the VM has
+# the name); prints whether FROM still shows.
+in_mount() {
+	python3 -c '
 import os, sys
 os.chdir(sys.argv[1])
-fd = os.open("kind5", os.O_WRONLY | os.O_CREAT, 0o644)
-os.fsync(fd)
-os.close(fd)
-os.rename("kind5", "kind6")
-os.mkdir("kind5")
-os.mkdir("kind5/sub")
-os.unlink("kind6")
-' "$M" 2>>"$T/check.log"
-mv "$M/kind5" "$M/kind6" 2>>"$T/check.log"	# a rename, or a copy when the VM has the name
-out="old name: $(python3 -c 'import os, sys; print(os.path.lexists(sys.argv[1]))' "$M/kind5")"
+def sent(name):
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.fsync(fd)
+    os.close(fd)
+exec(sys.argv[2])
+' "$M" "$1" 2>>"$T/check.log"
+}
+move_away() {
+	mv "$M/$1" "$M/$2" 2>>"$T/check.log"
+	echo "old name: $(python3 -c 'import os, sys; print(os.path.lexists(sys.argv[1]))' "$M/$1")"
+}
+in_mount 'sent("kind5"); os.rename("kind5", "kind6"); os.mkdir("kind5"); os.mkdir("kind5/sub"); os.unlink("kind6")'
+out=$(move_away kind5 kind6)
 ok_eq "a directory made over a VM file renamed away, then renamed: the old name stays gone" \
 	"old name: False" "$out"
 ok "wakefs flush" "$WAKEFS" flush "$M"
@@ -167,20 +174,9 @@ ok_not "and nothing under the old one" test -e "$R/kind5"
 # Whatever is made over a whiteout keeps the VM version it hides: a symlink
 # made where a sent file was renamed away, deleted, then a directory made
 # there and renamed: the name stays gone, not the VM's file showing through.
-python3 -c '
-import os, sys
-os.chdir(sys.argv[1])
-fd = os.open("kind7", os.O_WRONLY | os.O_CREAT, 0o644)
-os.fsync(fd)
-os.close(fd)
-os.rename("kind7", "kind8")
-os.symlink("elsewhere", "kind7")
-os.unlink("kind7")
-os.mkdir("kind7")
-os.close(os.open("kind7/in", os.O_WRONLY | os.O_CREAT, 0o644))
-' "$M" 2>>"$T/check.log"
-mv "$M/kind7" "$M/kind9" 2>>"$T/check.log"	# a rename, or a copy when the VM has the name
-out="old name: $(python3 -c 'import os, sys; print(os.path.lexists(sys.argv[1]))' "$M/kind7")"
+in_mount 'sent("kind7"); os.rename("kind7", "kind8"); os.symlink("elsewhere", "kind7")
+os.unlink("kind7"); os.mkdir("kind7"); os.close(os.open("kind7/in", os.O_WRONLY | os.O_CREAT, 0o644))'
+out=$(move_away kind7 kind9)
 ok_eq "a symlink, then a directory, made over a renamed VM file, then moved away: the name stays gone" \
 	"old name: False" "$out"
 ok "wakefs flush" "$WAKEFS" flush "$M"
