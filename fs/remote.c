@@ -852,19 +852,27 @@ static int remote_submit_write(struct remote_file *f, uint64_t off, const void *
 	return conn_submit(f->r->conn, &b, id, 0, f->gen, q);
 }
 
-static int remote_status_wait(struct remote *r, struct conn_req *q)
+/* Wait for a STATUS reply: 0 or -errno; *code: the status (SSH_FX_OK unless one came). */
+static int remote_status_code_wait(struct remote *r, struct conn_req *q, uint32_t *code)
 {
 	unsigned char *p;
 	size_t len;
-	uint32_t code;
 	int err;
 
+	*code = SSH_FX_OK;
 	err = conn_wait(r->conn, q, &p, &len);
 	if (err)
 		return err;
-	err = sftp_dec_status(p, len, &code) ? -EIO : sftp_status_errno(code);
+	err = sftp_dec_status(p, len, code) ? -EIO : sftp_status_errno(*code);
 	free(p);
 	return err;
+}
+
+static int remote_status_wait(struct remote *r, struct conn_req *q)
+{
+	uint32_t code;
+
+	return remote_status_code_wait(r, q, &code);
 }
 
 /*
@@ -888,19 +896,13 @@ static int remote_write_failure(struct remote_file *f, size_t len)
 static void remote_wb_reap_one(struct remote_file *f)
 {
 	struct remote_wreq *w = f->wb_head;
-	unsigned char *p;
-	uint32_t code = SSH_FX_OK;
-	size_t len;
+	uint32_t code;
 	int err;
 
 	f->wb_head = w->next;
 	if (!f->wb_head)
 		f->wb_tail = NULL;
-	err = conn_wait(f->r->conn, w->q, &p, &len);
-	if (!err) {
-		err = sftp_dec_status(p, len, &code) ? -EIO : sftp_status_errno(code);
-		free(p);
-	}
+	err = remote_status_code_wait(f->r, w->q, &code);
 	if (err && !f->wb_err)
 		f->wb_err = code == SSH_FX_FAILURE ? remote_write_failure(f, w->len) : err;
 	f->wb_bytes -= w->len;
