@@ -474,8 +474,15 @@ static int flush_undo_if_deleted(struct flusher *f, const char *path, const char
 	return layer_forget(f->l, path);
 }
 
-
 static int flush_now_sync(struct flusher *f, const char *path, int push);
+
+/* qsort: longer paths (deeper, under a shorter one) first. */
+static int flush_cmp_deeper_first(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
 
 /*
  * The VM has a directory at @rpath where the layer has a file or symlink
@@ -511,14 +518,7 @@ static int flush_clear_vm_dir(struct flusher *f, const char *path, const char *r
 	}
 	pthread_mutex_unlock(&f->lock);
 	/* Deepest first: a directory's contents before the directory. */
-	for (size_t a = 0; a < k; a++)
-		for (size_t b = a + 1; b < k; b++)
-			if (strlen(kids[b]) > strlen(kids[a])) {
-				char *t = kids[a];
-
-				kids[a] = kids[b];
-				kids[b] = t;
-			}
+	qsort(kids, k, sizeof(*kids), flush_cmp_deeper_first);
 	for (i = 0; i < k; i++) {
 		flush_now_sync(f, kids[i], 0);
 		free(kids[i]);
