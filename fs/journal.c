@@ -718,6 +718,13 @@ static void journal_boot_id(char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* This session's record: its boot id, its start (in the size field), open or @closed. */
+static int journal_session_record(struct journal *j, int closed)
+{
+	return journal_record(j, JOP_SESSION, closed ? 1 : 0, &(struct version){ .size = j->started },
+			      0, j->boot, NULL);
+}
+
 /* After replay: was the last session ended by the machine? Then open ours. */
 static int journal_session_open(struct journal *j)
 {
@@ -729,8 +736,7 @@ static int journal_session_open(struct journal *j)
 	if (j->have_last && !j->last_closed &&
 	    (!j->boot[0] || !j->last_boot[0] || strcmp(j->boot, j->last_boot) != 0))
 		j->unclean_since = j->last_started > 0 ? j->last_started : 1;
-	return journal_record(j, JOP_SESSION, 0, &(struct version){ .size = j->started }, 0,
-			      j->boot, NULL);
+	return journal_session_record(j, 0);
 }
 
 /* --- the interface ------------------------------------------------------------------- */
@@ -807,8 +813,7 @@ void journal_close(struct journal *j)
 	if (!j)
 		return;
 	if (j->opened)	/* a clean close: the next open need not look again */
-		journal_record(j, JOP_SESSION, 1, &(struct version){ .size = j->started }, 0,
-			       j->boot, NULL);
+		journal_session_record(j, 1);
 	if (j->buckets) {
 		for (size_t i = 0; i < j->nbuckets; i++) {
 			struct jentry *e = j->buckets[i], *next;
