@@ -392,13 +392,27 @@ out:
 }
 
 /*
+ * The base a path keeps when it becomes DIRTY (NULL: its current one). A
+ * CLEAN file's, and a whiteout's, is the VM version that the change (or,
+ * over a whiteout, the new file, directory or symlink) replaces: the flush
+ * replaces it only if the VM did not change it, and a delete of the new path
+ * hides it again. Anything else starts with none.
+ */
+static const struct version *layer_dirty_base(int have, enum path_state s)
+{
+	static const struct version none = { 0 };
+
+	return have && (s == PATH_CLEAN || s == PATH_WHITEOUT) ? NULL : &none;
+}
+
+/*
  * After a power loss (journal_unclean_since): the journal may have lost the
  * last second of records of its previous session, while the files they were
  * about reached the disk. Look at every file of the layer changed (ctime)
  * since that session began: one with no entry, or a whiteout, or a CLEAN one
  * whose size or mtime is no longer the VM version's it recorded, is DIRTY
- * again, so that the flusher sends it (a CLEAN one against its base, so that
- * a VM change is still a conflict). A file that was sent and not changed
+ * again, so that the flusher sends it (against the base layer_dirty_base
+ * keeps, so that a VM change is still a conflict). A file that was sent and not changed
  * since keeps its state. @rel: the mount path so far ("" for the root).
  */
 struct layer_recheck {
@@ -440,8 +454,7 @@ static void layer_recheck_dir(struct layer_recheck *rc, char *rel, size_t rlen)
 				 (!e.base.valid || e.base.size != (uint64_t)st.st_size ||
 				  e.base.mtime != (int64_t)st.st_mtime));
 			if (stale && journal_set(rc->l->j, rel, PATH_DIRTY,
-						 have && e.state == PATH_CLEAN ? NULL
-									: &(struct version){ 0 }) == 0)
+						 layer_dirty_base(have, e.state)) == 0)
 				rc->marked++;
 		}
 		rel[rlen] = '\0';
@@ -761,16 +774,8 @@ int layer_bump_gen(struct layer *l, const char *path, uint64_t *prev, uint64_t *
 		*now = l->gen;
 	lmap_put(&l->gens, path, (void *)(uintptr_t)l->gen);	/* ENOMEM: gen 0, stays dirty */
 	have = layer_state(l, path, &s, NULL) == 0;
-	/*
-	 * CLEAN and WHITEOUT keep their base: the VM's version that the change
-	 * (or, over a whiteout, the new file, directory or symlink) replaces, so
-	 * that the flush replaces it only if the VM did not change it, and a
-	 * delete of the new path hides it again.
-	 */
 	if (!have || (s != PATH_DIRTY && s != PATH_HELD && s != PATH_CONFLICT))
-		err = journal_set(l->j, path, PATH_DIRTY,
-				  have && (s == PATH_CLEAN || s == PATH_WHITEOUT) ? NULL
-										 : &(struct version){ 0 });
+		err = journal_set(l->j, path, PATH_DIRTY, layer_dirty_base(have, s));
 	pthread_mutex_unlock(&l->lock);
 	return err;
 }

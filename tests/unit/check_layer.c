@@ -542,6 +542,8 @@ START_TEST(test_power_loss)
 	ck_assert_int_eq(layer_mark(L, "/held.txt", PATH_HELD, NULL), 0);
 	put_file("/again.txt", "made again after a delete\n");
 	ck_assert_int_eq(layer_mark(L, "/again.txt", PATH_WHITEOUT, NULL), 0);
+	put_file("/over.txt", "made over a deleted VM file\n");
+	ck_assert_int_eq(layer_mark(L, "/over.txt", PATH_WHITEOUT, &other), 0);
 
 	/* The machine stops: the disk keeps the log as it is now. */
 	snprintf(journal, sizeof(journal), "%s/.wakefs/journal", tdir);
@@ -558,6 +560,10 @@ START_TEST(test_power_loss)
 	ck_assert_int_eq(b.valid, 0);
 	ck_assert_int_eq(state_of("/sub/deep.txt", NULL), PATH_DIRTY);
 	ck_assert_int_eq(state_of("/again.txt", NULL), PATH_DIRTY);
+	/* Over a whiteout: dirty against the VM version it hid, as layer_bump keeps it. */
+	ck_assert_int_eq(state_of("/over.txt", &b), PATH_DIRTY);
+	ck_assert_int_eq(b.valid, 1);
+	ck_assert_int_eq(b.size, 1);
 	/* Changed since it was sent: dirty against the VM version it recorded. */
 	ck_assert_int_eq(state_of("/changed.txt", &b), PATH_DIRTY);
 	ck_assert_int_eq(b.valid, 1);
