@@ -484,6 +484,19 @@ static int flush_cmp_deeper_first(const void *a, const void *b)
 	return la < lb ? 1 : la > lb ? -1 : 0;
 }
 
+/* Is an item under @path (@n its length) being sent by a worker? */
+static int flush_busy_under(struct flusher *f, const char *path, size_t n)
+{
+	struct flush_item *it;
+	int busy = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (it = f->head; it && !busy; it = it->next)
+		busy = it->busy && strncmp(it->path, path, n) == 0 && it->path[n] == '/';
+	pthread_mutex_unlock(&f->lock);
+	return busy;
+}
+
 /*
  * The VM has a directory at @rpath where the layer has a file or symlink
  * @path: a directory deleted in the mount and made again as a file. Its
@@ -524,7 +537,10 @@ static int flush_clear_vm_dir(struct flusher *f, const char *path, const char *r
 		free(kids[i]);
 	}
 	free(kids);
-	err = remote_rmdir(f->r, rpath);
+	/* Deletes inside that another worker was sending: give them a moment. */
+	for (i = 0; (err = remote_rmdir(f->r, rpath)) != 0 && err != -ENOENT && i < 20 &&
+		    flush_busy_under(f, path, n); i++)
+		usleep(100 * 1000);
 	return err == -ENOENT ? 0 : err;
 }
 
