@@ -16,8 +16,9 @@ printf 'deep\n' >"$R/sub/deeper/d.txt"
 printf 'keep\n' >"$R/sub/k.txt"
 ln -s v.txt "$R/link"
 
+# mount_layer [DEBOUNCE_MS]: mount with the local layer (debounce 200 ms).
 mount_layer() {
-	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o "local=$L,debounce_ms=200" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
+	"$WAKEFS" -f -F "$VM_SSH_CONFIG" -o "local=$L,debounce_ms=${1:-200}" "vm:$R" "$M" >>"$T/wakefs.log" 2>&1 &
 	t_track_pid $!
 	mount_wait "$M" 30
 }
@@ -90,6 +91,11 @@ ok "mv moves it anyway" test -f "$M/fresh3/f.txt"
 ok "wakefs flush" "$WAKEFS" flush "$M"
 ok "the VM has it under the new name" test -f "$R/fresh3/f.txt"
 ok_not "and not under the old one" test -e "$R/fresh"
+# The cases below play sequences that end before the flusher runs (only
+# fsync sends): on a slow machine a 200 ms debounce (50 ms for directories)
+# could let it run in the middle, so they get a mount of their own with 20 s.
+ok "unmount before the kind-change cases" umount_wait "$M"
+mount_layer 20000 || { fail "remount with a long debounce"; t_done; }
 # A name that changes kind: a sent file deleted and made again as a directory
 # with a file in it, and a sent directory emptied, deleted and made again as a
 # file. fsync of the new file waits for the VM to have it, the change of its
@@ -183,6 +189,8 @@ ok "wakefs flush" "$WAKEFS" flush "$M"
 ok_not "the VM has no file under the old name" test -e "$R/kind7"
 ok "the file is under its new name" test -f "$R/kind8"
 ok "and the directory under its own" test -f "$R/kind9/in"
+ok "unmount after the kind-change cases" umount_wait "$M"
+mount_layer || { fail "remount with the usual debounce"; t_done; }
 
 # --- the VM changes a file nobody wrote -------------------------------------------------
 printf 'v2 from the vm, longer\n' >"$R/sub/fresh.txt"
